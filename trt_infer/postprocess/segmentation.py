@@ -1,0 +1,92 @@
+"""Segmentation: network output -> class-id mask at the network's and at the image's resolution.
+
+activation:
+  argmax       several channels of per-class scores (logits or probabilities): the best class.
+  sigmoid      one channel of logits: class 1 where sigmoid(logit) > threshold, else 0.
+  probability  one channel already holding probabilities (e.g. MediaPipe selfie segmentation,
+               whose last op is a sigmoid): class 1 where value > threshold, else 0.
+"""
+import math
+
+import cv2
+import numpy as np
+
+from trt_infer.schema import Field
+
+ACTIVATIONS = ("argmax", "sigmoid", "probability")
+LAYOUTS = ("NCHW", "NHWC")
+
+SCHEMA = {
+    "activation": Field(str, default="argmax", choices=ACTIVATIONS),
+    "threshold": Field(float, default=0.5,
+                       check=lambda t: None if 0.0 < t < 1.0 else "must be between 0 and 1 (exclusive)",
+                       doc="for sigmoid/probability: the foreground probability above which a pixel is class 1"),
+    "logits_layout": Field(str, default="NCHW", choices=LAYOUTS),
+}
+
+
+class SegmentationPostprocessor(object):
+    """Returns mask (uint8 class ids, network resolution) and image_mask (the received image's)."""
+
+    def __init__(self, spec):
+        section = spec.segmentation
+        self.output_name = spec.outputs["logits"]
+        self.activation = section["activation"]
+        self.layout = section["logits_layout"]
+        threshold = section["threshold"]
+        # sigmoid(x) > t  <=>  x > log(t / (1 - t)): compare logits directly, no exp per pixel.
+        self.cutoff = math.log(threshold / (1.0 - threshold)) if self.activation == "sigmoid" else threshold
+
+    def channels_and_size(self, shape):
+        """(classes, height, width) of an output of this shape, or ValueError."""
+        shape = tuple(shape)
+        if len(shape) == 4 and shape[0] == 1:
+            return shape[1:] if self.layout == "NCHW" else (shape[3], shape[1], shape[2])
+        if len(shape) == 3 and shape[0] == 1:
+            return (1,) + shape[1:]
+        if len(shape) == 2:
+            return (1,) + shape
+        raise ValueError("segmentation output {!r} has shape {}; expected (1, C, H, W) or (1, H, W, C) as "
+                         "set by segmentation.logits_layout ({}), (1, H, W) or (H, W)".format(
+                             self.output_name, shape, self.layout))
+
+    def check_output_shape(self, shape):
+        """ValueError when the activation cannot apply to an output of this shape."""
+        classes = self.channels_and_size(shape)[0]
+        if self.activation == "argmax" and classes < 2:
+            raise ValueError("segmentation output {!r} has shape {} (one class channel): argmax needs >= 2; "
+                             "use segmentation.activation: sigmoid (logits) or probability".format(
+                                 self.output_name, tuple(shape)))
+        if self.activation != "argmax" and classes != 1:
+            raise ValueError("segmentation output {!r} has shape {} ({} class channels): activation {!r} needs "
+                             "one channel; use segmentation.activation: argmax".format(
+                                 self.output_name, tuple(shape), classes, self.activation))
+
+    def network_mask(self, output):
+        """uint8 class ids (H, W) at the network's output resolution."""
+        output = np.asarray(output)
+        self.check_output_shape(output.shape)
+        classes, height, width = self.channels_and_size(output.shape)
+        if self.activation == "argmax":
+            channel_axis = 1 if self.layout == "NCHW" and output.ndim == 4 else -1
+            return np.argmax(output, axis=channel_axis).reshape(height, width).astype(np.uint8)
+        return (output.reshape(height, width) > self.cutoff).astype(np.uint8)
+
+    def __call__(self, outputs, transform):
+        mask = self.network_mask(outputs[self.output_name])
+        return {"mask": mask, "image_mask": mask_to_image(mask, transform)}
+
+
+def mask_to_image(mask, transform):
+    """A network-resolution class-id mask in the received image's pixels: the letterbox's valid
+    region is cropped (scaled to the mask's resolution when it differs from the input's), then
+    resized with nearest neighbour so no class id is invented at borders."""
+    mask_height, mask_width = mask.shape[:2]
+    x, y, width, height = transform.valid_region()
+    sx = float(mask_width) / transform.net_width
+    sy = float(mask_height) / transform.net_height
+    left, top = int(round(x * sx)), int(round(y * sy))
+    right = max(left + 1, int(round((x + width) * sx)))
+    bottom = max(top + 1, int(round((y + height) * sy)))
+    valid = mask[top:bottom, left:right]
+    return cv2.resize(valid, (transform.image_width, transform.image_height), interpolation=cv2.INTER_NEAREST)

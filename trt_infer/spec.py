@@ -1,0 +1,286 @@
+"""Model specs: one YAML file per model, validated into a `ModelSpec`.
+
+The spec is the single description of a model that the pipeline, the ROS node, the demo, the
+benchmark and the converter's metadata all read (see docs/internals.md for the layout). Every
+section is checked with `trt_infer.schema`; the task's own section is checked with the `SCHEMA`
+of its post-processing module, imported only when a spec of that task is loaded.
+"""
+import hashlib
+import importlib
+import json
+import os
+
+import numpy as np
+
+from trt_infer.geometry import RESIZE_MODES
+from trt_infer.schema import Field, SpecError, validate
+
+TASKS = ("ssd", "efficient_nms", "batched_nms", "segmentation", "classification")
+
+# task -> (module whose SCHEMA validates the section named like the task, output roles)
+TASK_SECTIONS = {
+    "ssd": ("trt_infer.postprocess.ssd", ("boxes", "scores")),
+    "efficient_nms": ("trt_infer.postprocess.fused_nms", ("num_detections", "boxes", "scores", "classes")),
+    "batched_nms": ("trt_infer.postprocess.fused_nms", ("num_detections", "boxes", "scores", "classes")),
+    "segmentation": ("trt_infer.postprocess.segmentation", ("logits",)),
+    "classification": ("trt_infer.postprocess.classification", ("scores",)),
+}
+
+LAYOUTS = ("NCHW", "NHWC")
+COLOR_ORDERS = ("RGB", "BGR")
+INPUT_DTYPES = ("float32", "float16")
+TOP_LEVEL = "(top level)"
+
+
+def _at_least(minimum):
+    return lambda value: None if value >= minimum else "must be >= {}".format(minimum)
+
+
+def _between(low, high):
+    return lambda value: None if low <= value <= high else "must be between {} and {}".format(low, high)
+
+
+def _non_zero_items(values):
+    return "std values must not be 0" if any(value == 0 for value in values) else None
+
+
+def _channel_triple(default, check=None):
+    return Field(list, default=default, item=Field(float), length=3, check=check)
+
+
+INPUT_SCHEMA = {
+    "name": Field(str, doc="input tensor name in the ONNX graph / engine"),
+    "width": Field(int, check=_at_least(1)),
+    "height": Field(int, check=_at_least(1)),
+    "layout": Field(str, default="NCHW", choices=LAYOUTS),
+    "color_order": Field(str, default="RGB", choices=COLOR_ORDERS, doc="the network's channel order"),
+    "scale": Field(float, default=1.0),
+    "mean": _channel_triple([0.0, 0.0, 0.0]),
+    "std": _channel_triple([1.0, 1.0, 1.0], check=_non_zero_items),
+    "resize": Field(str, default="stretch", choices=RESIZE_MODES),
+    "pad_value": Field(float, default=0.0, check=_between(0, 255),
+                       doc="letterbox border pixel value, before normalisation"),
+    "dtype": Field(str, default="float32", choices=INPUT_DTYPES),
+}
+
+THRESHOLDS_SCHEMA = {
+    "score": Field(float, default=0.5, check=_between(0, 1)),
+    "nms_iou": Field(float, default=0.45, check=_between(0, 1)),
+    "max_detections": Field(int, default=100, check=_at_least(1)),
+}
+
+
+def _labels_problem(value):
+    if isinstance(value, str):
+        return None
+    if isinstance(value, list) and all(isinstance(label, str) for label in value):
+        return None
+    return "expected a file name (relative to the spec file) or a list of strings"
+
+
+_COLOUR = Field(list, item=Field(int, check=_between(0, 255)), length=3)
+
+TOP_SCHEMA = {
+    "name": Field(str),
+    "task": Field(str, choices=TASKS),
+    "description": Field(str, default=""),
+    "input": Field(dict, schema=INPUT_SCHEMA),
+    "outputs": Field(dict, doc="role -> output tensor name; roles depend on the task"),
+    "labels": Field(object, default=None, nullable=True, check=_labels_problem),
+    "palette": Field(list, default=None, nullable=True, item=_COLOUR),
+    "thresholds": Field(dict, default={}, schema=THRESHOLDS_SCHEMA),
+}
+for _task in TASKS:
+    TOP_SCHEMA.setdefault(_task, Field(dict, default=None, nullable=True,
+                                       doc="settings of task {!r}".format(_task)))
+
+
+class InputSpec(object):
+    """The network input: tensor name, size, layout, colour order, normalisation, resize, dtype."""
+
+    def __init__(self, fields):
+        self.name = fields["name"]
+        self.width = fields["width"]
+        self.height = fields["height"]
+        self.layout = fields["layout"]
+        self.color_order = fields["color_order"]
+        self.scale = fields["scale"]
+        self.mean = tuple(fields["mean"])
+        self.std = tuple(fields["std"])
+        self.resize = fields["resize"]
+        self.pad_value = fields["pad_value"]
+        self.dtype = fields["dtype"]
+
+    @property
+    def shape(self):
+        """The batch-1 tensor shape this input expects."""
+        if self.layout == "NCHW":
+            return (1, 3, self.height, self.width)
+        return (1, self.height, self.width, 3)
+
+    @property
+    def numpy_dtype(self):
+        return np.dtype(self.dtype)
+
+    def describe(self):
+        """'128x128 NHWC float32', used in mismatch messages."""
+        return "{}x{} {} {}".format(self.width, self.height, self.layout, self.dtype)
+
+
+class Thresholds(object):
+    """Score / NMS IoU / max-detections thresholds, changeable at run time and always valid.
+
+    Read them as attributes (`thresholds.score`) or keys (`thresholds["score"]`); change them with
+    `update(score=...)`, which validates the new values and changes nothing if any is invalid.
+    """
+
+    def __init__(self, values=None):
+        self._values = validate(values or {}, THRESHOLDS_SCHEMA, "thresholds")
+
+    def update(self, **changes):
+        changes = {key: value for key, value in changes.items() if value is not None}
+        merged = dict(self._values)
+        merged.update(changes)
+        self._values = validate(merged, THRESHOLDS_SCHEMA, "thresholds")
+
+    def __getattr__(self, key):
+        values = self.__dict__.get("_values", {})
+        if key in values:
+            return values[key]
+        raise AttributeError("thresholds have no {!r}; known: {}".format(key, ", ".join(sorted(values))))
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def get(self, key, default=None):
+        return self._values.get(key, default)
+
+    def as_dict(self):
+        return dict(self._values)
+
+    def __repr__(self):
+        return "Thresholds({})".format(", ".join("{}={!r}".format(k, v) for k, v in sorted(self._values.items())))
+
+
+class ModelSpec(object):
+    """A validated model spec.
+
+    Attributes: name, task, description, input (InputSpec), outputs (role -> tensor name),
+    labels (list of str), palette ((C, 3) uint8 array or None), thresholds (Thresholds),
+    the task's section as a validated dict under the task's name (spec.ssd, spec.segmentation,
+    ...; None for the other tasks), path (the YAML file or None) and digest (sha256 of the
+    normalised spec, stored in the engine sidecar).
+    """
+
+    def __init__(self, data, path=None):
+        """`data`: the parsed YAML mapping; label files are resolved relative to `path`'s folder."""
+        try:
+            if not isinstance(data, dict):
+                raise SpecError(TOP_LEVEL, "got {!r}; expected a mapping with keys {}".format(
+                    data, ", ".join(sorted(TOP_SCHEMA))))
+            fields = validate(data, TOP_SCHEMA, "")
+            task = fields["task"]
+            module_name, roles = TASK_SECTIONS[task]
+            fields["outputs"] = _validate_outputs(fields["outputs"], task, roles)
+            for other in TASKS:
+                if other != task and fields[other] is not None:
+                    raise SpecError(other, "section for task {!r}, but this spec's task is {!r}; remove it "
+                                           "or change `task`".format(other, task))
+            fields[task] = validate(fields[task], _task_schema(task, module_name), task)
+            labels = _load_labels(fields["labels"], path)
+        except SpecError as error:
+            raise _with_source(error, path)
+        self.path = path
+        self.name = fields["name"]
+        self.task = task
+        self.description = fields["description"]
+        self.input = InputSpec(fields["input"])
+        self.outputs = fields["outputs"]
+        self.labels = labels
+        self.palette = None if fields["palette"] is None else np.array(fields["palette"], dtype=np.uint8).reshape(-1, 3)
+        self.thresholds = Thresholds(fields["thresholds"])
+        for name in TASKS:
+            setattr(self, name, fields[name] if name == task else None)
+        normalised = dict(fields, labels=labels)
+        normalised.pop("description")
+        self.digest = hashlib.sha256(json.dumps(normalised, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+    @property
+    def section(self):
+        """The validated settings of this spec's task."""
+        return getattr(self, self.task)
+
+    def label(self, class_id):
+        """The label of a class index, or the index as text when there is no such label."""
+        if 0 <= class_id < len(self.labels) and self.labels[class_id]:
+            return self.labels[class_id]
+        return str(class_id)
+
+    def __repr__(self):
+        return "ModelSpec({!r}, task={!r}, input={})".format(self.name, self.task, self.input.describe())
+
+
+def load_spec(path):
+    """Read and validate a model spec YAML file; errors are SpecError naming the file and key path."""
+    import yaml
+
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+    except (IOError, OSError) as error:
+        raise SpecError(TOP_LEVEL, "cannot read the model spec: {}".format(error), source=path)
+    except yaml.YAMLError as error:
+        raise SpecError(TOP_LEVEL, "not valid YAML: {}".format(error), source=path)
+    return ModelSpec(data, path=path)
+
+
+def _validate_outputs(outputs, task, roles):
+    for role in sorted(outputs):
+        if role not in roles:
+            raise SpecError("outputs." + str(role), "unknown output role for task {!r}; roles: {}".format(
+                task, ", ".join(roles)))
+    for role in roles:
+        if role not in outputs:
+            raise SpecError("outputs." + role, "missing; task {!r} needs the tensor names of: {}".format(
+                task, ", ".join(roles)))
+        if not isinstance(outputs[role], str):
+            raise SpecError("outputs." + role, "got {!r}; expected an output tensor name (a string)".format(
+                outputs[role]))
+    return dict(outputs)
+
+
+def _task_schema(task, module_name):
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise SpecError("task", "task {!r} needs {}, which cannot be imported: {}".format(task, module_name, error))
+    return module.SCHEMA
+
+
+def _load_labels(labels, spec_path):
+    if labels is None:
+        return []
+    if isinstance(labels, list):
+        return list(labels)
+    base = os.path.dirname(os.path.abspath(spec_path)) if spec_path else os.getcwd()
+    label_path = os.path.normpath(os.path.join(base, labels))
+    try:
+        with open(label_path) as handle:
+            lines = [line.strip() for line in handle.read().splitlines()]
+    except (IOError, OSError) as error:
+        raise SpecError("labels", "cannot read labels file {}: {} (paths are relative to the spec file)".format(
+            label_path, error.strerror or error))
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _with_source(error, source):
+    """The same SpecError, now also naming the spec file."""
+    if source is None or error.source is not None:
+        return error
+    message = str(error)
+    prefix = "{}: ".format(error.path)
+    if error.path and message.startswith(prefix):
+        message = message[len(prefix):]
+    return SpecError(error.path, message, source=source)
