@@ -9,6 +9,8 @@ import re
 
 # ONNX dtype names as `onnx.TensorProto.DataType.Name` spells them.
 OK, CAST_DOWN, REJECTED = "ok", "cast-down", "rejected"
+_NUMPY_NAMES = {"FLOAT": "float32", "FLOAT16": "float16", "DOUBLE": "float64", "INT8": "int8", "UINT8": "uint8",
+                "INT32": "int32", "INT64": "int64", "BOOL": "bool"}
 
 
 class Target(object):
@@ -40,6 +42,21 @@ class Target(object):
         self.static_shapes_required = static_shapes_required
         self.plugins = plugins                      # plugin op_type -> note ("" when plain)
         self.nms_plugin = nms_plugin                # what `fix --nms efficient_nms` inserts here
+
+    # Names the fix passes read (converter/fixes): numpy dtype names accepted as graph inputs
+    # without a cast, and the two shape rules phrased the way the passes ask.
+    @property
+    def input_dtypes(self):
+        return tuple(_NUMPY_NAMES[name] for name, rule in sorted(self.io_dtypes.items())
+                     if rule == OK and name in _NUMPY_NAMES)
+
+    @property
+    def reshape_allowzero_fixed(self):
+        return not self.reshape_allowzero_required
+
+    @property
+    def static_shapes(self):
+        return self.static_shapes_required
 
     @property
     def supports_int8(self):
