@@ -1,0 +1,161 @@
+"""INT8 entropy calibration: a folder of images through the model spec's own pre-processing.
+
+TensorRT's IInt8EntropyCalibrator2 pulls batches as device pointers; this module reads the
+images (OpenCV), pre-processes them exactly as the runtime will (trt_infer.preprocess with the
+spec's input settings), copies each batch to one device buffer (pycuda, imported only here) and
+keeps the calibration cache so a rebuild does not calibrate again. Python 3.6 compatible.
+"""
+import os
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+class CalibrationError(RuntimeError):
+    """Calibration cannot run; the message says which folder/file/setting and what to do."""
+
+
+def list_images(folder):
+    if not folder or not os.path.isdir(folder):
+        raise CalibrationError("calibration image folder not found: {!r}; give --calib-images with a few hundred "
+                               "images like the robot's camera sees".format(folder))
+    found = sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                   if name.lower().endswith(IMAGE_SUFFIXES))
+    if not found:
+        raise CalibrationError("{}: no images ({}) for INT8 calibration".format(folder, ", ".join(IMAGE_SUFFIXES)))
+    return found
+
+
+def spec_preprocess(spec):
+    """image (uint8 BGR) -> network tensor (batch 1) through the runtime's pre-processing of `spec`."""
+    from trt_infer.preprocess import Preprocessor
+
+    preprocessor = Preprocessor(spec.input)
+
+    def preprocess(image):
+        out = preprocessor(image)
+        tensor = out[0] if isinstance(out, tuple) else out
+        return np.array(tensor, copy=True)
+
+    return preprocess
+
+
+class CalibrationBatches(object):
+    """Iterates the images of a folder as contiguous float batches of the network input's shape."""
+
+    def __init__(self, image_paths, preprocess, batch_size=1, max_images=None):
+        self.paths = list(image_paths)[:max_images] if max_images else list(image_paths)
+        self.preprocess = preprocess
+        self.batch_size = int(batch_size)
+        self.position = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.position + self.batch_size > len(self.paths):
+            raise StopIteration
+        import cv2
+
+        tensors = []
+        for path in self.paths[self.position:self.position + self.batch_size]:
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                raise CalibrationError("{}: OpenCV cannot read this image; remove it from the calibration "
+                                       "folder".format(path))
+            tensors.append(self.preprocess(image))
+        self.position += self.batch_size
+        batch = np.concatenate(tensors, axis=0)
+        return np.ascontiguousarray(batch, dtype=np.float32)
+
+    next = __next__
+
+
+def read_cache(path):
+    if path and os.path.isfile(path):
+        with open(path, "rb") as handle:
+            return handle.read()
+    return None
+
+
+def write_cache(path, data):
+    if not path:
+        return
+    partial = path + ".partial"
+    with open(partial, "wb") as handle:
+        handle.write(memoryview(data))
+    os.replace(partial, path)
+
+
+class PycudaDevice(object):
+    """One device buffer in the primary context (the one TensorRT's builder uses), via pycuda."""
+
+    def __init__(self):
+        import pycuda.driver as cuda
+
+        cuda.init()
+        self.cuda = cuda
+        self.context = cuda.Device(0).retain_primary_context()
+        self.context.push()
+        self.buffer = None
+        self.nbytes = 0
+
+    def upload(self, array):
+        if self.buffer is None or self.nbytes < array.nbytes:
+            self.buffer = self.cuda.mem_alloc(array.nbytes)
+            self.nbytes = array.nbytes
+        self.cuda.memcpy_htod(self.buffer, array)
+        return int(self.buffer)
+
+    def close(self):
+        if self.context is not None:
+            self.buffer = None
+            self.context.pop()
+            self.context = None
+
+
+def make_calibrator(trt, spec, image_dir=None, cache_path=None, batch_size=1, max_images=None, log=print,
+                    device_factory=PycudaDevice, preprocess=None):
+    """An IInt8EntropyCalibrator2 of `trt` over `image_dir`, reading/writing `cache_path`.
+
+    With an existing cache and no images the cache alone is used (TensorRT skips calibration).
+    """
+    cached = read_cache(cache_path)
+    if cached is None:
+        if spec is None and preprocess is None:
+            raise CalibrationError("INT8 calibration needs the model spec (--spec) for the pre-processing, "
+                                   "or an existing --calib-cache")
+        paths = list_images(image_dir)
+        batches = CalibrationBatches(paths, preprocess or spec_preprocess(spec), batch_size, max_images)
+        log("INT8 calibration: {} images from {}".format(len(batches.paths), image_dir))
+    else:
+        batches = iter(())
+        log("INT8 calibration: using cache {} ({} bytes)".format(cache_path, len(cached)))
+
+    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self):
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.device = device_factory() if cached is None else None
+
+        def get_batch_size(self):
+            return batch_size
+
+        def get_batch(self, names, *unused):
+            batch = next(batches, None)
+            if batch is None:
+                return None
+            return [self.device.upload(batch)] * len(names)
+
+        def read_calibration_cache(self, *unused):
+            return cached
+
+        def write_calibration_cache(self, cache, *unused):
+            write_cache(cache_path, cache)
+
+        def close(self):
+            if self.device is not None:
+                self.device.close()
+                self.device = None
+
+    return EntropyCalibrator()
