@@ -40,9 +40,9 @@ class SegmentationPostprocessor(object):
     def channels_and_size(self, shape):
         """(classes, height, width) of an output of this shape, or ValueError."""
         shape = tuple(shape)
-        if len(shape) == 4 and shape[0] == 1:
+        if len(shape) == 4 and shape[0] in (1, -1):
             return shape[1:] if self.layout == "NCHW" else (shape[3], shape[1], shape[2])
-        if len(shape) == 3 and shape[0] == 1:
+        if len(shape) == 3 and shape[0] in (1, -1):
             return (1,) + shape[1:]
         if len(shape) == 2:
             return (1,) + shape
@@ -50,13 +50,19 @@ class SegmentationPostprocessor(object):
                          "set by segmentation.logits_layout ({}), (1, H, W) or (H, W)".format(
                              self.output_name, shape, self.layout))
 
+    def check_outputs(self, infos):
+        """Called by the pipeline with the model's outputs (name -> TensorInfo): ValueError if unusable."""
+        self.check_output_shape(infos[self.output_name].shape)
+
     def check_output_shape(self, shape):
-        """ValueError when the activation cannot apply to an output of this shape."""
+        """ValueError when the activation cannot apply to an output of this shape (-1: not fixed)."""
         classes = self.channels_and_size(shape)[0]
-        if self.activation == "argmax" and classes < 2:
-            raise ValueError("segmentation output {!r} has shape {} (one class channel): argmax needs >= 2; "
+        if classes < 0:
+            return
+        if self.activation == "argmax" and not 2 <= classes <= 256:
+            raise ValueError("segmentation output {!r} has shape {} ({} class channels): argmax needs 2 to 256; "
                              "use segmentation.activation: sigmoid (logits) or probability".format(
-                                 self.output_name, tuple(shape)))
+                                 self.output_name, tuple(shape), classes))
         if self.activation != "argmax" and classes != 1:
             raise ValueError("segmentation output {!r} has shape {} ({} class channels): activation {!r} needs "
                              "one channel; use segmentation.activation: argmax".format(

@@ -1,0 +1,102 @@
+"""Pipeline(spec, backend)(image) -> Result: pre-process, infer, post-process, with per-stage timings."""
+import time
+
+from trt_infer.postprocess import build_postprocessor
+from trt_infer.preprocess import Preprocessor
+from trt_infer.result import Detections, Result
+
+STAGES = ("preprocess", "inference", "postprocess", "total")
+
+
+class ModelMismatchError(ValueError):
+    """The model file does not match its spec (names, shapes or dtypes)."""
+
+
+class Pipeline(object):
+    """Runs one model on camera images.
+
+    spec: a trt_infer.spec.ModelSpec; backend: a trt_infer.backends.Backend. The backend's
+    input and outputs are checked against the spec at construction. Thresholds are the spec's
+    and may be changed between calls with `set_thresholds`.
+    """
+
+    def __init__(self, spec, backend, postprocessor=None):
+        self.spec = spec
+        self.backend = backend
+        check_backend_matches_spec(spec, backend)
+        self.preprocess = Preprocessor(spec.input)
+        self.postprocess = postprocessor if postprocessor is not None else build_postprocessor(spec)
+        check_outputs = getattr(self.postprocess, "check_outputs", None)
+        if check_outputs is not None:
+            try:
+                check_outputs({info.name: info for info in backend.outputs})
+            except ValueError as error:
+                raise ModelMismatchError("{} vs {}: {}".format(_spec_name(spec), backend.path, error))
+        self.input_buffer = backend.input_buffer(spec.input.name)
+
+    @property
+    def thresholds(self):
+        return self.spec.thresholds
+
+    def set_thresholds(self, score=None, nms_iou=None, max_detections=None):
+        """Change thresholds for the following calls; invalid values raise SpecError and change nothing."""
+        self.spec.thresholds.update(score=score, nms_iou=nms_iou, max_detections=max_detections)
+
+    def __call__(self, image, color_order="BGR"):
+        """Process one uint8 image (BGR unless told color_order="RGB")."""
+        start = time.perf_counter()
+        transform = self.preprocess(image, out=self.input_buffer, color_order=color_order)
+        preprocessed = time.perf_counter()
+        outputs = self.backend.infer()
+        inferred = time.perf_counter()
+        fields = _result_fields(self.postprocess(outputs, transform))
+        done = time.perf_counter()
+        fields["timings"] = {"preprocess": preprocessed - start, "inference": inferred - preprocessed,
+                             "postprocess": done - inferred, "total": done - start}
+        return Result(**fields)
+
+
+def _result_fields(value):
+    """Post-processors return a dict of Result fields; a bare Detections or Result is accepted too."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, Detections):
+        return {"detections": value}
+    if isinstance(value, Result):
+        return {"detections": value.detections, "mask": value.mask, "image_mask": value.image_mask,
+                "classes": value.classes}
+    raise TypeError("post-processor returned {}; expected a dict of Result fields".format(type(value).__name__))
+
+
+def check_backend_matches_spec(spec, backend):
+    """ModelMismatchError naming both sides when the model's input/outputs disagree with the spec."""
+    expected = spec.input
+    where = "{} vs {}".format(_spec_name(spec), backend.path)
+    names = [info.name for info in backend.inputs]
+    if expected.name not in names:
+        raise ModelMismatchError("{}: spec input {!r} is not an input of the model; its inputs: {}".format(
+            where, expected.name, ", ".join(repr(name) for name in names)))
+    if len(names) > 1:
+        raise ModelMismatchError("{}: the model has {} inputs ({}); the pipeline feeds one, {!r}".format(
+            where, len(names), ", ".join(repr(name) for name in names), expected.name))
+    actual = backend.input_info(expected.name)
+    fits = len(actual.shape) == 4 and all(dim < 0 or dim == want for dim, want in zip(actual.shape, expected.shape))
+    if not fits:
+        raise ModelMismatchError("{}: spec input {!r} {}x{} {} (shape {}) but the model's input {!r} has shape {}; "
+                                 "fix input.width/height/layout in the spec or re-export the model".format(
+                                     where, expected.name, expected.width, expected.height, expected.layout,
+                                     expected.shape, actual.name, actual.shape))
+    if actual.dtype != expected.numpy_dtype:
+        raise ModelMismatchError("{}: spec input {!r} is {} but the model's input {!r} is {}; set input.dtype: {} "
+                                 "or convert the model (`convert fix` makes float inputs)".format(
+                                     where, expected.name, expected.dtype, actual.name, actual.dtype.name,
+                                     actual.dtype.name))
+    outputs = [info.name for info in backend.outputs]
+    for role, name in sorted(spec.outputs.items()):
+        if name not in outputs:
+            raise ModelMismatchError("{}: spec outputs.{} = {!r} is not an output of the model; its outputs: {}".format(
+                where, role, name, ", ".join(repr(output) for output in outputs)))
+
+
+def _spec_name(spec):
+    return "spec {}".format(spec.path or repr(spec.name))
