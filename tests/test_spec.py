@@ -1,0 +1,149 @@
+"""Model spec loading and validation: messages name the file, key path, bad value and allowed values."""
+import copy
+import os
+
+import pytest
+
+yaml = pytest.importorskip("yaml", reason="PyYAML reads the model specs")
+
+from trt_infer.schema import SpecError  # noqa: E402
+from trt_infer.spec import ModelSpec, Thresholds, load_spec  # noqa: E402
+
+SELFIE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "config", "models", "selfie_segmentation.yaml")
+
+BASE = {
+    "name": "tiny",
+    "task": "segmentation",
+    "input": {"name": "image", "width": 64, "height": 32, "layout": "NHWC"},
+    "outputs": {"logits": "scores"},
+    "labels": ["background", "thing"],
+    "segmentation": {"activation": "argmax", "logits_layout": "NCHW"},
+}
+
+
+def spec_with(change):
+    data = copy.deepcopy(BASE)
+    change(data)
+    return data
+
+
+def write_spec(folder, data, name="model.yaml"):
+    path = os.path.join(str(folder), name)
+    with open(path, "w") as handle:
+        yaml.safe_dump(data, handle)
+    return path
+
+
+def test_shipped_selfie_spec_loads_with_its_labels_and_palette():
+    spec = load_spec(SELFIE)
+    assert spec.task == "segmentation" and spec.path == SELFIE
+    assert spec.labels == ["background", "person"]
+    assert spec.palette.shape == (2, 3) and spec.palette.dtype.name == "uint8"
+    assert spec.input.shape == (1, spec.input.height, spec.input.width, 3)
+    assert spec.segmentation["activation"] == "probability"
+    assert spec.ssd is None and spec.section is spec.segmentation
+    assert len(spec.digest) == 64
+
+
+def test_defaults_are_filled_in():
+    spec = ModelSpec(BASE)
+    assert (spec.input.color_order, spec.input.resize, spec.input.dtype) == ("RGB", "stretch", "float32")
+    assert spec.input.mean == (0.0, 0.0, 0.0) and spec.input.std == (1.0, 1.0, 1.0)
+    assert spec.thresholds.as_dict() == {"score": 0.5, "nms_iou": 0.45, "max_detections": 100}
+    assert spec.palette is None and spec.description == ""
+
+
+def test_labels_file_is_resolved_relative_to_the_spec_not_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "labels" / "things.txt").write_text(u"background\nthing\n\n")
+    path = write_spec(tmp_path / "models", spec_with(lambda d: d.update(labels="../labels/things.txt")))
+    monkeypatch.chdir(str(tmp_path))  # from here "../labels/things.txt" does not exist
+    assert load_spec(path).labels == ["background", "thing"]
+
+
+def test_missing_labels_file_names_the_resolved_path_and_the_spec(tmp_path):
+    path = write_spec(tmp_path, spec_with(lambda d: d.update(labels="nowhere.txt")))
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    message = str(error.value)
+    assert path in message and "labels" in message and os.path.join(str(tmp_path), "nowhere.txt") in message
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d.update(colour="red"), ["colour", "unknown key", "labels", "palette"]),
+    (lambda d: d["input"].update(widht=3), ["input.widht", "unknown key", "width"]),
+    (lambda d: d["input"].update(layout="NWHC"), ["input.layout", "'NWHC'", "'NCHW'", "'NHWC'"]),
+    (lambda d: d["input"].pop("name"), ["input.name", "missing"]),
+    (lambda d: d["input"].update(width="64"), ["input.width", "'64'", "integer"]),
+    (lambda d: d["input"].update(height=0), ["input.height", "0", ">= 1"]),
+    (lambda d: d["input"].update(mean=[1, 2]), ["input.mean", "3 values"]),
+    (lambda d: d["input"].update(std=[1, 0, 1]), ["input.std", "must not be 0"]),
+    (lambda d: d["input"].update(resize="crop"), ["input.resize", "'letterbox'", "'stretch'"]),
+    (lambda d: d["input"].update(dtype="int8"), ["input.dtype", "'float16'"]),
+    (lambda d: d.update(task="detect"), ["task", "'detect'", "'ssd'", "'segmentation'"]),
+    (lambda d: d.update(thresholds={"score": 1.5}), ["thresholds.score", "1.5", "between 0 and 1"]),
+    (lambda d: d.update(thresholds={"max_detections": 0}), ["thresholds.max_detections", ">= 1"]),
+    (lambda d: d.update(outputs={}), ["outputs.logits", "missing"]),
+    (lambda d: d["outputs"].update(boxes="b"), ["outputs.boxes", "unknown output role", "logits"]),
+    (lambda d: d.update(palette=[[0, 0, 300]]), ["palette[0][2]", "300", "between 0 and 255"]),
+    (lambda d: d.update(labels=[1, 2]), ["labels", "list of strings"]),
+    (lambda d: d["segmentation"].update(activation="softmax"), ["segmentation.activation", "'probability'"]),
+    (lambda d: d["segmentation"].update(bogus=1), ["segmentation.bogus", "unknown key"]),
+    (lambda d: d.update(classification={"top_k": 3}), ["classification", "task is 'segmentation'"]),
+])
+def test_errors_name_key_path_value_and_allowed_values(change, expected):
+    with pytest.raises(SpecError) as error:
+        ModelSpec(spec_with(change))
+    for text in expected:
+        assert text in str(error.value)
+
+
+def test_error_from_a_file_names_the_file(tmp_path):
+    path = write_spec(tmp_path, spec_with(lambda d: d["input"].update(layout="CHW")))
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert str(error.value).startswith(path + ": input.layout: got 'CHW'")
+    assert error.value.path == "input.layout" and error.value.source == path
+
+
+def test_unreadable_or_invalid_yaml_names_the_file(tmp_path):
+    missing = os.path.join(str(tmp_path), "absent.yaml")
+    with pytest.raises(SpecError) as error:
+        load_spec(missing)
+    assert missing in str(error.value)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(u"name: [unclosed\n")
+    with pytest.raises(SpecError) as error:
+        load_spec(str(broken))
+    assert str(broken) in str(error.value) and "YAML" in str(error.value)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text(u"just text\n")
+    with pytest.raises(SpecError) as error:
+        load_spec(str(scalar))
+    assert "expected a mapping" in str(error.value)
+
+
+def test_digest_follows_content_not_description_or_file():
+    same = ModelSpec(spec_with(lambda d: d.update(description="other words")), path="elsewhere.yaml")
+    assert same.digest == ModelSpec(BASE).digest
+    assert ModelSpec(spec_with(lambda d: d["input"].update(width=65))).digest != ModelSpec(BASE).digest
+    assert ModelSpec(spec_with(lambda d: d.update(labels=["a", "b"]))).digest != ModelSpec(BASE).digest
+
+
+def test_thresholds_change_at_run_time_and_stay_valid():
+    thresholds = Thresholds({"score": 0.3})
+    thresholds.update(score=0.7, nms_iou=None)
+    assert thresholds.score == 0.7 and thresholds["score"] == 0.7 and thresholds.nms_iou == 0.45
+    with pytest.raises(SpecError) as error:
+        thresholds.update(score=0.2, nms_iou=2.0)
+    assert "thresholds.nms_iou" in str(error.value)
+    assert thresholds.as_dict() == {"score": 0.7, "nms_iou": 0.45, "max_detections": 100}
+    with pytest.raises(AttributeError):
+        thresholds.iou
+
+
+def test_label_lookup_falls_back_to_the_index():
+    spec = ModelSpec(BASE)
+    assert spec.label(1) == "thing" and spec.label(7) == "7"
