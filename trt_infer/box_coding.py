@@ -59,15 +59,6 @@ class BoxDecoder(object):
         self.values_needed = max(self.box_offset + 4,
                                  self.keypoint_offset + 2 * self.num_keypoints if self.num_keypoints else 0)
 
-    def check_shape(self, raw, tensor_name):
-        """Raise a clear error when the regressor output does not fit the anchors and coding."""
-        if raw.ndim != 2 or raw.shape[0] != len(self.anchors) or raw.shape[1] < self.values_needed:
-            raise ValueError(
-                "output {!r} has shape {} after dropping the batch; expected ({}, >= {}) for {} anchors, "
-                "box_offset {}, {} keypoints at offset {}: check ssd.anchors and ssd.box_coding in the spec"
-                .format(tensor_name, raw.shape, len(self.anchors), self.values_needed, len(self.anchors),
-                        self.box_offset, self.num_keypoints, self.keypoint_offset))
-
     def _yx(self, raw, start):
         """(y, x) raw columns starting at `start`, honouring the coding order."""
         first, second = raw[:, start], raw[:, start + 1]

@@ -53,6 +53,8 @@ def _greedy(boxes, scores, iou_threshold, class_ids, max_output, clusters):
     order = top_k_indices(scores, None)
     limit = len(order) if max_output is None else max_output
     areas = box_areas(boxes)
+    # Compare in float32 like the IoUs, so an IoU that equals the threshold is never suppressed.
+    iou_threshold = np.float32(iou_threshold)
     kept = []
     members = []
     remaining = order

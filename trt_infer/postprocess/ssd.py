@@ -78,17 +78,35 @@ class SSDPostprocessor(object):
         self.class_agnostic = section["nms"]["class_agnostic"]
         self.top_k = section["nms"]["top_k"]
 
+    def check_outputs(self, infos):
+        """ValueError when the model's output shapes (name -> TensorInfo) cannot fit the spec."""
+        for name in (self.boxes_name, self.scores_name):
+            info = infos.get(name)
+            if info is not None and info.is_static:
+                self._values_per_anchor(name, info.shape)
+
+    def _values_per_anchor(self, name, shape):
+        count = len(self.anchors)
+        size = int(np.prod(shape))
+        batched = len(shape) == 3 and shape[0] == 1
+        if not (batched or len(shape) == 2) or size == 0 or size % count or shape[-2] != count:
+            raise ValueError("SSD output {!r} has shape {}; expected (1, {}, values) for the {} anchors the "
+                             "spec's ssd.anchors generate".format(name, tuple(shape), count, count))
+        values = shape[-1]
+        if name == self.boxes_name and values < self.decoder.values_needed:
+            raise ValueError("SSD output {!r} has {} values per anchor; ssd.box_coding (box_offset {}) and "
+                             "ssd.num_keypoints ({} at keypoint_offset {}) need {}".format(
+                                 name, values, self.decoder.box_offset, self.decoder.num_keypoints,
+                                 self.decoder.keypoint_offset, self.decoder.values_needed))
+        return values
+
     def _per_anchor(self, outputs, name):
         """The output named `name` as (anchors, values), batch dimension dropped."""
         if name not in outputs:
             raise KeyError("SSD output {!r} (from the spec's outputs) is not among the model's outputs: {}".format(
                 name, ", ".join(sorted(outputs))))
         array = np.asarray(outputs[name])
-        count = len(self.anchors)
-        if array.ndim == 0 or array.size % count or (array.ndim == 3 and array.shape[0] != 1):
-            raise ValueError("SSD output {!r} has shape {}; expected (1, {}, values) for the {} anchors the "
-                             "spec's ssd.anchors generate (batch 1)".format(name, array.shape, count, count))
-        return array.reshape(count, -1)
+        return array.reshape(len(self.anchors), self._values_per_anchor(name, array.shape))
 
     def _candidates(self, raw_scores, threshold):
         """(anchor rows, class ids, scores) of every (anchor, class) pair at or above the threshold."""
@@ -121,7 +139,6 @@ class SSDPostprocessor(object):
 
     def __call__(self, outputs, transform):
         raw_boxes = self._per_anchor(outputs, self.boxes_name)
-        self.decoder.check_shape(raw_boxes, self.boxes_name)
         raw_scores = self._per_anchor(outputs, self.scores_name)
         thresholds = self.thresholds
         rows, class_ids, scores = self._candidates(raw_scores, thresholds.score)
