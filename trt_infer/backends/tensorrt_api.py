@@ -32,8 +32,10 @@ def import_tensorrt(module_name=None):
     """The TensorRT module: `module_name`, else $TRT_INFER_TENSORRT_MODULE, else `tensorrt`.
 
     The override lets the host run the builder through TensorRT-RTX (`tensorrt_rtx_bindings`),
-    which has TensorRT 10's API.
+    which has TensorRT 10's API. An already imported module object is returned as it is.
     """
+    if module_name is not None and not isinstance(module_name, str):
+        return module_name
     name = module_name or os.environ.get(MODULE_ENV) or DEFAULT_MODULE
     try:
         return importlib.import_module(name)
@@ -107,7 +109,9 @@ def io_tensors(engine):
             found.append(EngineTensor(name, index, is_input, _dims(engine.get_tensor_shape(name)),
                                     numpy_dtype(engine.get_tensor_dtype(name))))
     else:
-        for index in range(engine.num_bindings):
+        # 8.x repeats the bindings once per optimization profile; profile 0 owns the first block.
+        per_profile = engine.num_bindings // max(1, getattr(engine, "num_optimization_profiles", 1))
+        for index in range(per_profile):
             found.append(EngineTensor(engine.get_binding_name(index), index, bool(engine.binding_is_input(index)),
                                     _dims(engine.get_binding_shape(index)),
                                     numpy_dtype(engine.get_binding_dtype(index))))

@@ -1,0 +1,232 @@
+"""TensorRTBackend: buffers, copies, context push/pop, dynamic shapes, sidecar and corrupt-engine errors.
+
+Where pycuda and TensorRT execution cannot exist (here), FakeCuda and the FakeTrt82/FakeTrt10
+engines stand in: they prove the backend's bookkeeping, not TensorRT. The real-TensorRT test at
+the end runs only where `tensorrt` imports and a GPU is present; the corrupt-engine test uses
+TensorRT-RTX's real deserializer.
+"""
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.support.fake_tensorrt import (FakeCuda, FakeTensor, FakeTrt10Engine, FakeTrt82Engine,
+                                         FakeTrtModule)
+from trt_infer import engine_cache
+from trt_infer.backends import load_backend
+from trt_infer.backends.tensorrt_backend import EngineLoadError, TensorRTBackend
+
+GENERATIONS = [(FakeTrt82Engine, "8.2.1.8"), (FakeTrt10Engine, "10.3.0.30")]
+NANO = {"name": "NVIDIA Tegra X1", "compute_capability": "5.3"}
+
+
+def tensors(ids_dtype):
+    return [FakeTensor("boxes", False, (1, 4, 4)),
+            FakeTensor("image", True, (1, 2, 4, 3)),
+            FakeTensor("ids", True, (1, 4), ids_dtype),
+            FakeTensor("total", False, (1, 4), ids_dtype)]
+
+
+def compute(inputs):
+    return {"boxes": inputs["image"].reshape(1, 4, 6)[:, :, :4] * 10.0,
+            "total": inputs["ids"] + 1}
+
+
+def write_engine(folder, trt, gpu=NANO, engine_bytes=None):
+    path = str(folder / "model.engine")
+    parts = engine_cache.key_parts("0" * 64, trt.__version__, gpu, "fp16", {"image": [1, 2, 4, 3]})
+    sidecar = engine_cache.make_sidecar(parts, {"precision": "fp16", "workspace_mib": 256}, onnx_path="model.onnx")
+    engine_cache.write_engine(path, FakeTrtModule.BLOB, sidecar)
+    return path
+
+
+def make(tmp_path, engine_class=FakeTrt10Engine, version="10.3.0.30", integrated=True, ids="INT32", **kwargs):
+    cuda = FakeCuda(integrated=integrated)
+    trt = FakeTrtModule(engine_class(tensors(ids), compute, cuda), version)
+    path = write_engine(tmp_path, trt)
+    return TensorRTBackend(path, trt_module=trt, cuda=cuda, **kwargs), trt, cuda
+
+
+@pytest.mark.parametrize("engine_class, version", GENERATIONS)
+@pytest.mark.parametrize("integrated", [True, False], ids=["mapped", "copies"])
+def test_infer_on_both_generations_mapped_and_copied(tmp_path, engine_class, version, integrated):
+    backend, trt, cuda = make(tmp_path, engine_class, version, integrated)
+    assert [info.name for info in backend.inputs] == ["image", "ids"]
+    assert [(info.name, info.shape, info.dtype) for info in backend.outputs] == [
+        ("boxes", (1, 4, 4), np.float32), ("total", (1, 4), np.int32)]
+    assert backend.mapped is integrated and trt.plugin_inits == 1
+    image = np.random.RandomState(1).rand(1, 2, 4, 3).astype(np.float32)
+    backend.input_buffer("image")[...] = image           # how the pre-processor writes
+    outputs = backend.infer({"ids": np.array([[3, 1, 4, 1]], np.int32)})
+    np.testing.assert_allclose(outputs["boxes"], image.reshape(1, 4, 6)[:, :, :4] * 10.0, rtol=1e-6)
+    np.testing.assert_array_equal(outputs["total"], [[4, 2, 5, 2]])
+    kinds = [entry[0] for entry in cuda.stream_log]
+    assert kinds == (["execute", "sync"] if integrated else ["htod", "htod", "execute", "dtoh", "dtoh", "sync"])
+    assert len(set(entry[1] for entry in cuda.stream_log)) == 1      # one stream for everything
+    backend.close()
+
+
+def test_buffers_are_allocated_once(tmp_path):
+    backend, _, cuda = make(tmp_path)
+    buffers = len(cuda.contexts[0].buffers)
+    first = backend.infer()
+    second = backend.infer()
+    assert len(cuda.contexts[0].buffers) == buffers == 4
+    assert first["boxes"] is second["boxes"] is backend._buffers["boxes"].host
+
+
+def test_int64_data_goes_into_a_tensorrt_8_int32_binding(tmp_path):
+    backend, _, _ = make(tmp_path, FakeTrt82Engine, "8.2.1.8")
+    assert backend.input_info("ids").dtype == np.int32
+    outputs = backend.infer({"ids": np.array([[5, 6, 7, 8]], np.int64)})
+    np.testing.assert_array_equal(outputs["total"], [[6, 7, 8, 9]])
+
+
+def test_tensorrt_10_keeps_int64(tmp_path):
+    backend, _, _ = make(tmp_path, FakeTrt10Engine, ids="INT64")
+    assert backend.input_info("ids").dtype == np.int64
+    np.testing.assert_array_equal(backend.infer({"ids": np.full((1, 4), 2 ** 40, np.int64)})["total"], 2 ** 40 + 1)
+
+
+def test_wrong_input_dtype_shape_or_name_is_a_clear_error(tmp_path):
+    backend, _, _ = make(tmp_path)
+    with pytest.raises(TypeError, match="input 'image': got float64 data, the engine expects float32"):
+        backend.infer({"image": np.zeros((1, 2, 4, 3))})
+    with pytest.raises(ValueError, match=r"input 'image': got shape \(2, 4, 3\), the engine expects \(1, 2, 4, 3\)"):
+        backend.infer({"image": np.zeros((2, 4, 3), np.float32)})
+    with pytest.raises(KeyError, match="no input named 'images'"):
+        backend.infer({"images": np.zeros((1, 2, 4, 3), np.float32)})
+
+
+def test_any_thread_can_call_and_the_context_is_pushed_only_around_calls(tmp_path):
+    backend, _, cuda = make(tmp_path, integrated=False)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(backend.infer({"ids": np.ones((1, 4), np.int32)})))
+    worker.start()
+    worker.join()
+    np.testing.assert_array_equal(results[0]["total"], 2)      # the fake asserts an active context at execute
+    assert cuda.active_context() is None and all(not stack for stack in cuda.stacks.values())
+
+
+def test_close_releases_everything_inside_the_context_once(tmp_path):
+    backend, trt, cuda = make(tmp_path, integrated=False)
+    backend.infer()
+    backend.close()
+    backend.close()
+    assert cuda.contexts[0].closed and cuda.device_memory == {}
+    assert cuda.freed_outside_context == 0
+    assert trt.released == [("runtime", True)]           # the runtime went away while the context was current
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.infer()
+
+
+dynamic = [FakeTensor("images", True, (1, 3, -1, -1), profile=((1, 3, 64, 64), (1, 3, 256, 192), (1, 3, 512, 512))),
+           FakeTensor("logits", False, (1, 3, -1, -1))]
+
+
+@pytest.mark.parametrize("engine_class, version", GENERATIONS)
+def test_dynamic_input_uses_the_profiles_opt_shape_or_the_spec(tmp_path, engine_class, version):
+    from trt_infer.spec import ModelSpec
+
+    cuda = FakeCuda(integrated=True)
+    trt = FakeTrtModule(engine_class(dynamic, lambda inputs: {"logits": inputs["images"] * 2}, cuda), version)
+    path = write_engine(tmp_path, trt)
+    backend = TensorRTBackend(path, trt_module=trt, cuda=cuda)
+    assert backend.input_info("images").shape == (1, 3, 256, 192)
+    assert backend.output_info("logits").shape == (1, 3, 256, 192)
+    spec = ModelSpec({"name": "seg", "task": "classification", "outputs": {"scores": "logits"},
+                      "input": {"name": "images", "width": 320, "height": 160, "layout": "NCHW"}})
+    backend = TensorRTBackend(path, trt_module=trt, cuda=cuda, spec=spec)
+    assert backend.output_info("logits").shape == (1, 3, 160, 320)
+    assert backend.infer({"images": np.ones((1, 3, 160, 320), np.float32)})["logits"].sum() == 2 * 3 * 160 * 320
+
+
+def test_a_corrupt_engine_is_a_clear_error_and_leaks_no_context(tmp_path):
+    cuda = FakeCuda(integrated=True)
+    trt = FakeTrtModule(FakeTrt10Engine(tensors("INT32"), compute, cuda), "10.3.0.30")
+    path = write_engine(tmp_path, trt)
+    with open(path, "wb") as handle:
+        handle.write(b"FAKE-TENSORRT-PLAM")         # same size, one byte flipped: the sidecar cannot tell
+    with pytest.raises(EngineLoadError) as error:
+        TensorRTBackend(path, trt_module=trt, cuda=cuda)
+    message = str(error.value)
+    assert path in message and "18 bytes" in message and "corrupt" in message
+    assert "ros2 run trt_infer convert build model.onnx -o {} --precision fp16 --workspace 256".format(path) in message
+    assert cuda.contexts[0].closed
+
+
+def test_a_truncated_engine_is_caught_from_its_sidecar_before_deserializing(tmp_path):
+    backend, trt, cuda = make(tmp_path)
+    backend.close()
+    with open(backend.path, "r+b") as handle:
+        handle.truncate(7)
+    trt.engine = None          # the deserializer must not even be asked
+    with pytest.raises(EngineLoadError, match=r"7 bytes; truncated: its sidecar records 18 bytes"):
+        TensorRTBackend(backend.path, trt_module=trt, cuda=cuda)
+
+
+def test_an_engine_from_another_tensorrt_or_gpu_is_refused_with_the_rebuild_command(tmp_path):
+    cuda = FakeCuda(integrated=False, gpu_name="NVIDIA GeForce RTX 3060", compute_capability=(8, 6))
+    trt = FakeTrtModule(FakeTrt10Engine(tensors("INT32"), compute, cuda), "10.3.0.30")
+    path = write_engine(tmp_path, trt)               # built for the Nano's GPU
+    with pytest.raises(engine_cache.EngineMismatchError) as error:
+        TensorRTBackend(path, trt_module=trt, cuda=cuda)
+    message = str(error.value)
+    assert "NVIDIA Tegra X1" in message and "NVIDIA GeForce RTX 3060" in message and "8.6" in message
+    assert "ros2 run trt_infer convert build model.onnx -o " + path in message
+    assert cuda.contexts[0].closed
+
+
+def test_a_missing_sidecar_is_a_warning_not_a_silent_pass(tmp_path):
+    backend, trt, cuda = make(tmp_path)
+    backend.close()
+    import os
+    os.remove(engine_cache.sidecar_path(backend.path))
+    with pytest.warns(engine_cache.MissingSidecarWarning, match="no sidecar"):
+        TensorRTBackend(backend.path, trt_module=trt, cuda=cuda).close()
+
+
+def test_load_backend_picks_this_backend_for_engine_files(tmp_path):
+    cuda = FakeCuda(integrated=True)
+    trt = FakeTrtModule(FakeTrt82Engine(tensors("INT32"), compute, cuda), "8.2.1.8")
+    backend = load_backend(write_engine(tmp_path, trt), trt_module=trt, cuda=cuda)
+    assert isinstance(backend, TensorRTBackend) and backend.input_info("image").shape == (1, 2, 4, 3)
+
+
+def test_tensorrt_rtx_deserializer_rejects_a_truncated_plan_cleanly(tmp_path):
+    """A real TensorRT-family deserializer (TensorRT-RTX) on a real, truncated plan returns None:
+    the backend turns that into EngineLoadError. (RTX cannot run engines here, so the fake CUDA
+    context stands in; this proves the error path, not execution.)"""
+    trt = pytest.importorskip("tensorrt_rtx_bindings", reason="TensorRT-RTX bindings are not installed here")
+    from tests.test_build_rtx import tiny_onnx
+    from converter.build import build_engine
+
+    engine = str(tmp_path / "tiny.engine")
+    build_engine(tiny_onnx(tmp_path), engine, trt_module=trt, log=lambda message: None)
+    with open(engine, "r+b") as handle:
+        handle.truncate(1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", engine_cache.MissingSidecarWarning)
+        with pytest.raises(EngineLoadError, match="1000 bytes; TensorRT's deserializer returned nothing"):
+            TensorRTBackend(engine, trt_module=trt, cuda=FakeCuda(integrated=False), check_sidecar=False)
+
+
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+def test_real_tensorrt_engine_matches_onnxruntime(tmp_path):
+    pytest.importorskip("tensorrt", reason="needs the real tensorrt package (JetPack / TensorRT wheel)")
+    pytest.importorskip("pycuda.driver", reason="needs pycuda and a GPU")
+    onnxruntime = pytest.importorskip("onnxruntime", reason="needs onnxruntime as the reference")
+    from tests.test_build_rtx import tiny_onnx
+    from converter.build import build_engine
+
+    onnx_path = tiny_onnx(tmp_path)
+    engine = str(tmp_path / "tiny.engine")
+    build_engine(onnx_path, engine, precision="fp32")
+    image = np.random.RandomState(0).rand(1, 3, 32, 32).astype(np.float32)
+    reference = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).run(None, {"image": image})
+    with TensorRTBackend(engine) as backend:
+        for _ in range(2):
+            outputs = backend.infer({"image": image})
+            np.testing.assert_allclose(outputs[backend.outputs[0].name], reference[0], rtol=1e-3, atol=1e-4)
