@@ -11,6 +11,7 @@ reduce_boxes_in_lowest_layer true and interpolated_scale_aspect_ratio 1; feature
   19^2 x 3 + (10^2 + 5^2 + 3^2 + 2^2 + 1^2) x 6 = 1083 + 834 = 1917
 """
 import math
+import os
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from trt_infer.anchors import ANCHOR_SCHEMA, generate_anchors
 from trt_infer.schema import SpecError, validate
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLAZEFACE = {"num_layers": 4, "min_scale": 0.1484375, "max_scale": 0.75, "strides": [8, 16, 16, 16],
              "aspect_ratios": [1.0], "fixed_anchor_size": True}
 SSD_MOBILENET_V2 = {"num_layers": 6, "min_scale": 0.2, "max_scale": 0.95,
@@ -109,3 +111,46 @@ def test_inconsistent_sections_name_the_key(section, width, message):
 def test_unknown_key_is_an_error():
     with pytest.raises(SpecError, match="ssd.anchors.min_scales: unknown key"):
         anchors_of(dict(BLAZEFACE, min_scales=0.1), 128, 128)
+
+
+def pytorch_ssd_priors(image_size, specs):
+    """qfgaohao/pytorch-ssd vision/utils/box_utils.generate_ssd_priors, loop for loop: [cx, cy, w, h]."""
+    priors = []
+    for feature_map_size, shrinkage, (min_size, max_size), aspect_ratios in specs:
+        scale = image_size / float(shrinkage)
+        for j in range(feature_map_size):
+            for i in range(feature_map_size):
+                x_center, y_center = (i + 0.5) / scale, (j + 0.5) / scale
+                size = min_size / float(image_size)
+                priors.append([x_center, y_center, size, size])
+                size = math.sqrt(max_size * min_size) / image_size
+                priors.append([x_center, y_center, size, size])
+                size = min_size / float(image_size)
+                for ratio in aspect_ratios:
+                    ratio = math.sqrt(ratio)
+                    priors.append([x_center, y_center, size * ratio, size / ratio])
+                    priors.append([x_center, y_center, size / ratio, size * ratio])
+    return np.clip(np.array(priors), 0.0, 1.0)
+
+
+def test_pytorch_ssd_priors_from_the_shipped_voc_spec():
+    from trt_infer.spec import load_spec
+
+    pytest.importorskip("yaml")
+    spec = load_spec(os.path.join(REPO, "config", "models", "ssd_mobilenet_v1_voc.yaml"))
+    anchors = generate_anchors(spec.ssd["anchors"], spec.input.width, spec.input.height)
+    mobilenet_v1_ssd_config = [(19, 16, (60, 105), [2, 3]), (10, 32, (105, 150), [2, 3]),
+                               (5, 64, (150, 195), [2, 3]), (3, 100, (195, 240), [2, 3]),
+                               (2, 150, (240, 285), [2, 3]), (1, 300, (285, 330), [2, 3])]
+    expected = pytorch_ssd_priors(300, mobilenet_v1_ssd_config)[:, [1, 0, 3, 2]]  # -> cy, cx, h, w
+    assert anchors.shape == expected.shape == (3000, 4)
+    np.testing.assert_allclose(anchors, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, count", [("ssd_mobilenet_v2_coco", 1917), ("blazeface", 896)])
+def test_shipped_specs_generate_the_published_anchor_counts(name, count):
+    from trt_infer.spec import load_spec
+
+    pytest.importorskip("yaml")
+    spec = load_spec(os.path.join(REPO, "config", "models", name + ".yaml"))
+    assert generate_anchors(spec.ssd["anchors"], spec.input.width, spec.input.height).shape == (count, 4)
