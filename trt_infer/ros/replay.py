@@ -155,6 +155,8 @@ def _arguments(argv):
     parser.add_argument("--size", type=parse_size, help="resize frames to WIDTHxHEIGHT")
     parser.add_argument("--count", type=int, default=0, help="stop after this many messages (0: no limit)")
     parser.add_argument("--loop", action="store_true", help="start over at the end of the source")
+    parser.add_argument("--print-stamps", action="store_true",
+                        help="print 'stamp <sec> <nanosec> <frame_id>' for every message sent (for tests)")
     parser.add_argument("--wait", type=float, default=3.0,
                         help="seconds to wait for a first subscriber before publishing (default 3; 0: none)")
     return parser.parse_args(argv)
@@ -176,8 +178,11 @@ def replay(node, args):
             delay = deadline - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            publisher.publish(frame)
+            message = publisher.publish(frame)
             sent += 1
+            if args.print_stamps:
+                print("stamp {} {} {}".format(message.header.stamp.sec, message.header.stamp.nanosec,
+                                              message.header.frame_id), flush=True)
             deadline += period
             if args.count and sent >= args.count:
                 return sent

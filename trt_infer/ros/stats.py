@@ -33,11 +33,13 @@ class FrameStats(object):
             self._counts[what] += amount
 
     def processed(self, now, processing, latency, timings=None):
-        """Record one processed frame; times in seconds, `now` a monotonic clock reading."""
+        """Record one processed frame; times in seconds (latency None when the image had no stamp),
+        `now` a monotonic clock reading."""
         with self._lock:
             self._counts["processed"] += 1
             self._series["processing"].append(processing)
-            self._series["latency"].append(latency)
+            if latency is not None:  # None: an unstamped image
+                self._series["latency"].append(latency)
             if self._last_processed is not None:
                 self._series["cycle"].append(now - self._last_processed)
             self._last_processed = now
