@@ -139,9 +139,9 @@ def _progress_monitor(trt, log):
 class _Ticker(object):
     """Elapsed-time lines while TensorRT < 8.6 builds silently (a Nano build takes minutes)."""
 
-    def __init__(self, log, interval=TICK_SECONDS):
+    def __init__(self, log, interval=None):
         self.log = log
-        self.interval = interval
+        self.interval = TICK_SECONDS if interval is None else interval
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="build-ticker")
         self.thread.daemon = True

@@ -34,9 +34,8 @@ def spec_preprocess(spec):
     preprocessor = Preprocessor(spec.input)
 
     def preprocess(image):
-        out = preprocessor(image)
-        tensor = out[0] if isinstance(out, tuple) else out
-        return np.array(tensor, copy=True)
+        preprocessor(image)
+        return np.array(preprocessor.buffer, dtype=np.float32)
 
     return preprocess
 

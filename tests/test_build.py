@@ -1,0 +1,323 @@
+"""converter.build's TensorRT 8.2 path and its decisions, runnable under Python 3.6 without TensorRT.
+
+FakeTrt82Builder stands in for the tensorrt 8.2 module's builder side (what JetPack 4 has: the
+EXPLICIT_BATCH flag, max_workspace_size, no progress monitor, parser errors without node names).
+It proves which branch build.py takes on 8.2, not TensorRT; the real builds are in
+tests/test_build_rtx.py (TensorRT-RTX) and run on real TensorRT where it imports.
+"""
+import argparse
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from converter import build, calibration
+from trt_infer import engine_cache
+
+NANO = {"name": "NVIDIA Tegra X1", "compute_capability": "5.3"}
+XAVIER = {"name": "Xavier", "compute_capability": "7.2"}
+
+
+class FakeParserError(object):
+    """8.2's ParserError: desc(), node(), code(); no node_name()/node_operator() (added in 10)."""
+
+    def __init__(self, desc, node):
+        self._desc, self._node = desc, node
+
+    def desc(self):
+        return self._desc
+
+    def node(self):
+        return self._node
+
+    def code(self):
+        return type("Code", (object,), {"name": "UNSUPPORTED_NODE"})()
+
+
+class FakeTrt82Builder(object):
+    """The builder side of a TensorRT 8.2 module, configurable per test."""
+
+    class NetworkDefinitionCreationFlag(object):
+        EXPLICIT_BATCH = 0
+
+    class BuilderFlag(object):
+        FP16 = "FP16"
+        INT8 = "INT8"
+
+    class IInt8EntropyCalibrator2(object):
+        def __init__(self):
+            pass
+
+    class ILogger(object):
+        def __init__(self):
+            pass
+
+    def __init__(self, fast_fp16=True, fast_int8=False, inputs=(("input", (1, 3, 300, 300)),),
+                 parse_errors=(), fail_with=None, while_building=None):
+        self.__name__ = "fake_tensorrt_8_2"
+        self.__version__ = "8.2.1.8"
+        self.events = []
+        module = self
+
+        class Network(object):
+            num_inputs = len(inputs)
+
+            def get_input(self, index):
+                name, shape = inputs[index]
+                return type("Tensor", (object,), {"name": name, "shape": shape})()
+
+        class Config(object):
+            def __init__(self):
+                self.max_workspace_size = 0
+                self.flags = []
+                self.int8_calibrator = None
+                self.profiles = []
+
+            def set_flag(self, flag):
+                self.flags.append(flag)
+
+            def add_optimization_profile(self, profile):
+                self.profiles.append(profile)
+
+        class Profile(object):
+            def __init__(self):
+                self.shapes = {}
+
+            def set_shape(self, name, low, opt, high):
+                self.shapes[name] = (low, opt, high)
+
+        class Builder(object):
+            max_batch_size = 1
+            platform_has_fast_fp16 = fast_fp16
+            platform_has_fast_int8 = fast_int8
+
+            def __init__(self, logger):
+                assert module.events == ["plugins"], "plugins must be initialised before the builder"
+                self.logger = logger
+
+            def create_network(self, flags):
+                module.events.append(("network flags", flags))
+                return Network()
+
+            def create_builder_config(self):
+                module.config = Config()
+                return module.config
+
+            def create_optimization_profile(self):
+                return Profile()
+
+            def build_serialized_network(self, network, config):
+                if while_building is not None:
+                    while_building()
+                if fail_with is not None:
+                    self.logger.log(type("Severity", (object,), {"name": "ERROR"})(), fail_with)
+                    return None
+                return b"PLAN-8.2:" + ",".join(config.flags).encode()
+
+        class OnnxParser(object):
+            def __init__(self, network, logger):
+                self.num_errors = len(parse_errors)
+
+            def parse_from_file(self, path):
+                module.events.append(("parsed", path))
+                return not parse_errors
+
+            def get_error(self, index):
+                return FakeParserError(*parse_errors[index])
+
+        self.Builder = Builder
+        self.OnnxParser = OnnxParser
+
+    def init_libnvinfer_plugins(self, logger, namespace):
+        self.events.append("plugins")
+
+
+@pytest.fixture
+def onnx_file(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"an onnx file the fake parser never reads")
+    return str(path)
+
+
+def test_the_8_2_path_explicit_batch_workspace_fp16_and_sidecar(onnx_file, tmp_path):
+    trt = FakeTrt82Builder()
+    lines = []
+    engine = str(tmp_path / "model.engine")
+    sidecar = build.build_engine(onnx_file, engine, trt_module=trt, gpu=NANO, log=lines.append)
+    assert trt.events[:3] == ["plugins", ("network flags", 1), ("parsed", os.path.abspath(onnx_file))]
+    assert trt.config.max_workspace_size == 256 << 20 and trt.config.flags == ["FP16"]
+    with open(engine, "rb") as handle:
+        assert handle.read() == b"PLAN-8.2:FP16"
+    assert sidecar == engine_cache.read_sidecar(engine)
+    assert sidecar["key_parts"] == {"onnx_sha256": engine_cache.sha256_file(onnx_file), "tensorrt_version": "8.2.1.8",
+                                    "gpu_name": "NVIDIA Tegra X1", "compute_capability": "5.3", "precision": "fp16",
+                                    "input_shapes": {"input": [1, 3, 300, 300]}}
+    assert sidecar["build_options"]["effective_precision"] == "fp16"
+    assert any("Killed" in line and "swap" in line for line in lines)      # the OOM hint comes before the build
+
+
+def test_fp16_falls_back_to_fp32_where_the_gpu_has_no_fast_fp16(onnx_file, tmp_path):
+    trt = FakeTrt82Builder(fast_fp16=False)
+    lines = []
+    sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, log=lines.append)
+    assert trt.config.flags == [] and sidecar["build_options"]["effective_precision"] == "fp32"
+    assert "warning: NVIDIA Tegra X1 has no fast FP16; building FP32 instead" in lines
+
+
+def test_int8_is_refused_on_the_nano(onnx_file, tmp_path):
+    with pytest.raises(build.BuildError, match=r"INT8 refused: NVIDIA Tegra X1 \(compute capability 5.3\) has no "
+                                               r"fast INT8.*--precision fp16"):
+        build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8", trt_module=FakeTrt82Builder(),
+                           gpu=NANO, log=lambda line: None)
+    assert not os.path.exists(str(tmp_path / "m.engine"))
+
+
+def test_int8_with_a_calibration_cache_needs_no_images_or_gpu_copies(onnx_file, tmp_path):
+    cache = tmp_path / "calib.cache"
+    cache.write_bytes(b"TRT-8201-EntropyCalibration2\ninput: 3c010a14\n")
+    trt = FakeTrt82Builder(fast_int8=True)
+    sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8", trt_module=trt,
+                                 gpu=XAVIER, calibration_cache=str(cache), log=lambda line: None)
+    assert trt.config.flags == ["INT8", "FP16"] and sidecar["build_options"]["effective_precision"] == "int8+fp16"
+    calibrator = trt.config.int8_calibrator
+    assert calibrator.read_calibration_cache() == cache.read_bytes() and calibrator.get_batch(["input"]) is None
+
+
+def test_dynamic_inputs_get_a_profile_from_the_spec(onnx_file, tmp_path):
+    from trt_infer.spec import ModelSpec
+
+    spec = ModelSpec({"name": "m", "task": "classification", "outputs": {"scores": "prob"},
+                      "input": {"name": "input", "width": 224, "height": 160, "layout": "NCHW"}})
+    trt = FakeTrt82Builder(inputs=(("input", (-1, 3, -1, -1)),))
+    sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, spec=spec,
+                                 log=lambda line: None)
+    (profile,) = trt.config.profiles
+    assert profile.shapes == {"input": ((1, 3, 160, 224),) * 3}
+    assert sidecar["key_parts"]["input_shapes"] == {"input": [1, 3, 160, 224]}
+    assert sidecar["spec_digest"] == spec.digest
+
+
+def test_parse_errors_name_the_node_and_the_fix(onnx_file, tmp_path):
+    trt = FakeTrt82Builder(parse_errors=[("Attribute not found: allowzero", 17)])
+    with pytest.raises(build.BuildError) as error:
+        build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, log=lambda line: None)
+    message = str(error.value)
+    assert "node #17: Attribute not found: allowzero" in message and "convert fix --target jetson-nano" in message
+
+
+def test_missing_plugin_hint():
+    message = build.describe_parse_errors("m.onnx", [{"desc": "getPluginCreator could not find plugin "
+                                                               "EfficientNMS_TRT version 1", "node": 40,
+                                                      "node_name": "nms", "op": "EfficientNMS_TRT"}])
+    assert "node #40 'nms' (EfficientNMS_TRT): getPluginCreator" in message and "plugin op" in message
+
+
+def test_a_failed_build_explains_workspace_and_memory(onnx_file, tmp_path):
+    trt = FakeTrt82Builder(fail_with="Could not find any implementation for node Conv_12.")
+    with pytest.raises(build.BuildError) as error:
+        build.build_engine(onnx_file, str(tmp_path / "m.engine"), workspace_mib=16, trt_module=trt, gpu=NANO,
+                           log=lambda line: None)
+    message = str(error.value)
+    assert "Could not find any implementation for node Conv_12." in message
+    assert "workspace (16 MiB)" in message and "--workspace 32" in message and "swap" in message
+
+
+def test_elapsed_time_lines_where_there_is_no_progress_monitor(onnx_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "TICK_SECONDS", 0.01)
+    ticked = threading.Event()
+    lines = []
+
+    def log(line):
+        lines.append(line)
+        if "still building" in line:
+            ticked.set()
+
+    trt = FakeTrt82Builder(while_building=lambda: ticked.wait(30))
+    build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, log=log)
+    assert ticked.is_set() and any(line.strip().endswith("s elapsed") for line in lines)
+
+
+def test_never_overwrites_the_onnx_input(onnx_file):
+    with pytest.raises(build.BuildError, match="would overwrite an ONNX file"):
+        build.build_engine(onnx_file, onnx_file, trt_module=FakeTrt82Builder(), gpu=NANO)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("input:1x3x224x224/1x3x320x320/1x3x640x640", ("input", ((1, 3, 224, 224), (1, 3, 320, 320), (1, 3, 640, 640)))),
+    ("serving:0/images:1x3x64x64", ("serving:0/images", ((1, 3, 64, 64),) * 3)),
+])
+def test_parse_profile(text, expected):
+    assert build.parse_profile(text) == expected
+
+
+@pytest.mark.parametrize("text", ["input", "input:1x3/1x3x4x4/1x3x4x4", "input:1x3x4x4/1x3x4x4", ":1x3", "input:axb"])
+def test_parse_profile_rejects_malformed(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected NAME:MIN/OPT/MAX"):
+        build.parse_profile(text)
+
+
+def test_profile_for_an_unknown_input_is_an_error():
+    with pytest.raises(build.BuildError, match="profile for 'images', but the network's inputs are 'input'"):
+        build.resolve_profiles([("input", (1, 3, -1, -1))], profiles={"images": ((1, 3, 8, 8),) * 3})
+
+
+def test_cli_reports_a_missing_onnx(tmp_path, capsys):
+    args = build.add_arguments(argparse.ArgumentParser()).parse_args([str(tmp_path / "missing.onnx")])
+    assert build.run(args) == 1
+    assert "convert build: error: ONNX file not found: " in capsys.readouterr().err
+
+
+# --- INT8 calibration data: the runtime's own pre-processing over a folder of images ---
+
+class FakeDevice(object):
+    """Stands in for pycuda device memory: records what get_batch hands to TensorRT."""
+
+    def __init__(self):
+        self.uploads = []
+        self.closed = False
+
+    def upload(self, array):
+        self.uploads.append(array.copy())
+        return 0xC0FFEE
+
+    def close(self):
+        self.closed = True
+
+
+def test_calibrator_feeds_preprocessed_batches_and_writes_the_cache(tmp_path):
+    cv2 = pytest.importorskip("cv2", reason="needs OpenCV to read calibration images")
+    from trt_infer.spec import ModelSpec
+
+    rng = np.random.RandomState(3)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(5):
+        cv2.imwrite(str(folder / "{}.png".format(index)), rng.randint(0, 256, (48, 64, 3)).astype(np.uint8))
+    (folder / "notes.txt").write_text(u"not an image")
+    spec = ModelSpec({"name": "m", "task": "classification", "outputs": {"scores": "prob"},
+                      "input": {"name": "input", "width": 32, "height": 24, "layout": "NCHW", "color_order": "BGR",
+                                "scale": 1.0, "mean": [0, 0, 0], "std": [255, 255, 255]}})
+    devices = []
+    cache = str(tmp_path / "calib.cache")
+    calibrator = calibration.make_calibrator(FakeTrt82Builder, spec, str(folder), cache, batch_size=2,
+                                             log=lambda line: None,
+                                             device_factory=lambda: devices.append(FakeDevice()) or devices[-1])
+    assert calibrator.read_calibration_cache() is None
+    assert calibrator.get_batch(["input"]) == [0xC0FFEE] and calibrator.get_batch(["input"]) == [0xC0FFEE]
+    assert calibrator.get_batch(["input"]) is None          # 5 images make two full batches of 2
+    first = devices[0].uploads[0]
+    assert first.shape == (2, 3, 24, 32) and first.dtype == np.float32
+    image = cv2.imread(str(folder / "0.png"))
+    expected = cv2.resize(image, (32, 24), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1) / 255.0
+    np.testing.assert_allclose(first[0], expected, atol=1e-5)
+    calibrator.write_calibration_cache(b"TRT-8201-EntropyCalibration2\n")
+    calibrator.close()
+    assert devices[0].closed and calibration.read_cache(cache) == b"TRT-8201-EntropyCalibration2\n"
+
+
+def test_calibration_without_images_or_cache_says_what_to_give(tmp_path):
+    with pytest.raises(calibration.CalibrationError, match="needs the model spec"):
+        calibration.make_calibrator(FakeTrt82Builder, None, str(tmp_path), None, log=lambda line: None)
+    with pytest.raises(calibration.CalibrationError, match="no images"):
+        calibration.list_images(str(tmp_path))
