@@ -1,0 +1,82 @@
+"""Append TensorRT's NMS plugin (EfficientNMS_TRT, or BatchedNMS_TRT where the target asks) to a graph
+that ends in `boxes` [B, N, 4] (corners) and `scores` [B, N, C]. Runs last: ONNX Runtime cannot run
+plugin nodes, so numerics are verified on the graph before this pass."""
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from converter.fixes import FixReport
+from converter.fixes.graph_tools import FixError, static_shape
+from converter.fixes.nms_strip import BOXES, SCORES
+
+OUTPUTS = ("num_detections", "detection_boxes", "detection_scores", "detection_classes")
+DEFAULTS = {"score": 0.25, "nms_iou": 0.45, "max_detections": 100}
+
+
+def _thresholds(spec):
+    thresholds = getattr(spec, "thresholds", None)
+    if thresholds is None:
+        return dict(DEFAULTS)
+    return {key: thresholds.get(key, default) for key, default in DEFAULTS.items()}
+
+
+def _background_class(spec):
+    section = getattr(spec, "section", None) if spec is not None else None
+    if isinstance(section, dict) and isinstance(section.get("background_class"), int):
+        return section["background_class"]
+    return -1
+
+
+def _nms_outputs(batch, keep, classes_dtype):
+    shapes = ([batch, 1], [batch, keep, 4], [batch, keep], [batch, keep])
+    dtypes = (np.int32, np.float32, np.float32, classes_dtype)
+    return [gs.Variable(name, dtype=dtype, shape=shape) for name, dtype, shape in zip(OUTPUTS, dtypes, shapes)]
+
+
+def efficient_nms(boxes, scores, thresholds, background_class, batch):
+    keep = thresholds["max_detections"]
+    attrs = {"plugin_version": "1", "background_class": background_class, "max_output_boxes": keep,
+             "score_threshold": float(thresholds["score"]), "iou_threshold": float(thresholds["nms_iou"]),
+             "score_activation": 0, "box_coding": 0}
+    return gs.Node("EfficientNMS_TRT", name="efficient_nms", attrs=attrs, inputs=[boxes, scores],
+                   outputs=_nms_outputs(batch, keep, np.int32))
+
+
+def batched_nms(graph, boxes, scores, thresholds, background_class, batch):
+    boxes_shape, scores_shape = static_shape(boxes), static_shape(scores)
+    if boxes_shape is None or scores_shape is None:
+        raise FixError("BatchedNMS_TRT needs static `boxes`/`scores` shapes (got {} and {}); fix the input shape "
+                       "first".format(boxes.shape, scores.shape))
+    keep = thresholds["max_detections"]
+    shared = gs.Variable("boxes_shared_location", dtype=np.float32, shape=[batch, boxes_shape[1], 1, 4])
+    graph.nodes.append(gs.Node("Unsqueeze", name="boxes_to_bn14", inputs=[boxes, gs.Constant(
+        "boxes_unsqueeze_axes", np.array([2], dtype=np.int64))], outputs=[shared]))
+    attrs = {"plugin_version": "1", "shareLocation": 1, "backgroundLabelId": background_class,
+             "numClasses": scores_shape[2], "topK": min(boxes_shape[1], 4096), "keepTopK": keep,
+             "scoreThreshold": float(thresholds["score"]), "iouThreshold": float(thresholds["nms_iou"]),
+             "isNormalized": 1, "clipBoxes": 0}
+    return gs.Node("BatchedNMS_TRT", name="batched_nms", attrs=attrs, inputs=[shared, scores],
+                   outputs=_nms_outputs(batch, keep, np.float32))
+
+
+def fix_insert_nms_plugin(graph, target, context):
+    if context.nms != "plugin":
+        return []
+    outputs = {tensor.name: tensor for tensor in graph.outputs}
+    if sorted(outputs) != sorted([BOXES, SCORES]):
+        raise FixError("the NMS plugin goes after decoded `boxes` [B, N, 4] and `scores` [B, N, C] outputs; this graph "
+                       "ends in {} and has no NonMaxSuppression to strip".format(", ".join(sorted(outputs))))
+    plugin = getattr(target, "nms_plugin", None)
+    if plugin not in ("EfficientNMS_TRT", "BatchedNMS_TRT"):
+        raise FixError("target {} names no NMS plugin; use nms='runtime'".format(target.name))
+    boxes, scores = outputs[BOXES], outputs[SCORES]
+    batch = (static_shape(boxes) or (1,))[0]
+    thresholds, background = _thresholds(context.spec), _background_class(context.spec)
+    if plugin == "EfficientNMS_TRT":
+        node = efficient_nms(boxes, scores, thresholds, background, batch)
+    else:
+        node = batched_nms(graph, boxes, scores, thresholds, background, batch)
+    graph.nodes.append(node)
+    graph.outputs = list(node.outputs)
+    return [FixReport("insert_nms_plugin", [node.name], "{} appended (score_threshold {}, iou_threshold {}, "
+                      "max_output_boxes {}); outputs {}".format(plugin, thresholds["score"], thresholds["nms_iou"],
+                                                                thresholds["max_detections"], ", ".join(OUTPUTS)))]
