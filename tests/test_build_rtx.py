@@ -155,3 +155,30 @@ def test_engine_cache_builds_once_then_reuses(rtx, tmp_path):
     os.makedirs(os.path.dirname(changed))
     shutil.copy(onnx_path, changed)
     assert engine_cache.cached_engine(changed, cache_dir, trt_module=rtx, log=quiet) == first   # same content, same key
+
+
+def test_engine_cache_names_the_engine_by_the_spec_input_and_records_its_digest(rtx, tmp_path):
+    from trt_infer.spec import ModelSpec
+
+    spec = ModelSpec({"name": "tiny", "task": "classification", "outputs": {"scores": "features"},
+                      "input": {"name": "image", "width": 48, "height": 40, "layout": "NCHW"}})
+    onnx_path = tiny_onnx(tmp_path, dynamic=True)
+    engine = engine_cache.cached_engine(onnx_path, str(tmp_path / "engines"), build_if_missing=True, spec=spec,
+                                        trt_module=rtx, log=quiet)
+    sidecar = engine_cache.read_sidecar(engine)
+    parts = engine_cache.key_parts(engine_cache.sha256_file(onnx_path), rtx.__version__, engine_cache.gpu_identity(),
+                                   "fp16", {"image": (1, 3, 40, 48)})
+    assert os.path.basename(engine) == engine_cache.engine_file_name(onnx_path, engine_cache.cache_key(parts), "fp16")
+    assert sidecar["key_parts"] == parts and sidecar["key"] == engine_cache.cache_key(parts)
+    assert sidecar["spec_digest"] == spec.digest
+
+
+@pytest.mark.tensorrt
+def test_real_tensorrt_builds_the_tiny_graph(tmp_path):
+    trt = pytest.importorskip("tensorrt", reason="needs the real tensorrt package (JetPack / TensorRT wheel)")
+    lines = []
+    engine = str(tmp_path / "tiny.engine")
+    sidecar = build.build_engine(tiny_onnx(tmp_path), engine, precision="fp16", log=lines.append)
+    assert sidecar["key_parts"]["tensorrt_version"] == trt.__version__
+    assert sidecar["build_options"]["effective_precision"] in ("fp16", "fp32")
+    assert sidecar["key_parts"]["gpu_name"] is not None and os.path.getsize(engine) == sidecar["engine_bytes"]

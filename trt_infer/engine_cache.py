@@ -206,7 +206,8 @@ def cached_engine(onnx_path, cache_dir, precision="fp16", input_shapes=None, bui
     """Path of the engine for `onnx_path` in `cache_dir`, built there first when asked.
 
     The file name carries the cache key, so a changed ONNX file, TensorRT, GPU, precision or input
-    shape selects a different engine instead of loading a stale one. Without build_if_missing a
+    shape selects a different engine instead of loading a stale one (the sidecar's own key records
+    the shapes the builder actually used). Without build_if_missing a
     missing engine is an error naming the command that builds it. build_options go to
     converter.build.build_engine (workspace_mib, spec, calibration_dir, timing_cache, profiles...).
     """
@@ -214,7 +215,10 @@ def cached_engine(onnx_path, cache_dir, precision="fp16", input_shapes=None, bui
 
     trt = import_tensorrt(trt_module)
     gpu = gpu if gpu is not None else gpu_identity()
-    parts = key_parts(sha256_file(onnx_path), trt_version(trt), gpu, precision, input_shapes)
+    spec = build_options.get("spec")
+    # The file name's key: requested shapes, else the spec's input (the ONNX hash covers static shapes).
+    name_shapes = input_shapes or ({spec.input.name: spec.input.shape} if spec is not None else None)
+    parts = key_parts(sha256_file(onnx_path), trt_version(trt), gpu, precision, name_shapes)
     engine_path = os.path.join(cache_dir, engine_file_name(onnx_path, cache_key(parts), precision))
     if os.path.isfile(engine_path):
         check_engine(engine_path, trt_version(trt), gpu, log=log)
