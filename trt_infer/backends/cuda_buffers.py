@@ -67,6 +67,7 @@ class CudaContext(object):
         self._context.pop()
         self._local = threading.local()
         self._buffers = []
+        self._cache = {}
         self._closed = False
         atexit.register(_close_at_exit, weakref.ref(self))
 
@@ -113,12 +114,20 @@ class CudaContext(object):
         self._buffers.append(allocation)
         return allocation
 
+    def cached(self, key, factory):
+        """factory() made once per context and key (compiled kernels); dropped at close."""
+        if key not in self._cache:
+            with self.activate():
+                self._cache[key] = factory()
+        return self._cache[key]
+
     def close(self):
         """Free every buffer made here, then destroy the context. Safe to call twice."""
         if self._closed:
             return
         self._context.push()
         try:
+            self._cache = {}  # unloads the kernel modules while their context is current
             for buffer in reversed(self._buffers):
                 buffer.free()
             self._buffers = []
