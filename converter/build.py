@@ -95,24 +95,22 @@ def run(args):
     return 0
 
 
-class _CollectingLogger(object):
-    """Factory for a TensorRT logger that prints warnings and keeps errors for the BuildError message."""
+def _collecting_logger(trt, log):
+    """A TensorRT logger that passes warnings on and keeps errors for the BuildError message."""
 
-    @staticmethod
-    def create(trt, log):
-        class CollectingLogger(trt.ILogger):
-            def __init__(self):
-                trt.ILogger.__init__(self)
-                self.errors = []
+    class CollectingLogger(trt.ILogger):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.errors = []
 
-            def log(self, severity, message):
-                name = getattr(severity, "name", str(severity))
-                if name in ("INTERNAL_ERROR", "ERROR"):
-                    self.errors.append(message)
-                if name in ("INTERNAL_ERROR", "ERROR", "WARNING"):
-                    log("[TensorRT] {}: {}".format(name.lower(), message))
+        def log(self, severity, message):
+            name = getattr(severity, "name", str(severity))
+            if name in ("INTERNAL_ERROR", "ERROR"):
+                self.errors.append(message)
+            if name in ("INTERNAL_ERROR", "ERROR", "WARNING"):
+                log("[TensorRT] {}: {}".format(name.lower(), message))
 
-        return CollectingLogger()
+    return CollectingLogger()
 
 
 def _progress_monitor(trt, log):
@@ -314,11 +312,11 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
     _check_paths(onnx_path, engine_path)
     trt = tensorrt_api.import_tensorrt(trt_module)
     gpu = gpu if gpu is not None else engine_cache.gpu_identity()
-    logger = _CollectingLogger.create(trt, log)
+    logger = _collecting_logger(trt, log)
     trt.init_libnvinfer_plugins(logger, "")
     builder = trt.Builder(logger)
     network = builder.create_network(tensorrt_api.network_flags(trt, builder))
-    parser = _parse(trt, network, logger, onnx_path)
+    parser = _parse(trt, network, logger, onnx_path)   # owns the weights the network points at: keep until built
     inputs = [(network.get_input(i).name, tuple(int(d) for d in network.get_input(i).shape))
               for i in range(network.num_inputs)]
 
@@ -335,8 +333,11 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
             config.set_calibration_profile(profile)
     calibrator = None
     if precision == "int8":
-        from converter.calibration import make_calibrator
-        calibrator = make_calibrator(trt, spec, calibration_dir, calibration_cache, log=log)
+        from converter.calibration import CalibrationError, make_calibrator
+        try:
+            calibrator = make_calibrator(trt, spec, calibration_dir, calibration_cache, log=log)
+        except CalibrationError as error:
+            raise BuildError(str(error))
         config.int8_calibrator = calibrator
     _load_timing_cache(config, timing_cache, log)
 
@@ -368,7 +369,7 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
                                    precision, shapes)
     options = {
         "precision": precision, "effective_precision": effective, "workspace_mib": workspace_mib,
-        "profiles": dict((name, [list(shape) for shape in shapes_]) for name, shapes_ in resolved.items()),
+        "profiles": dict((name, [list(shape) for shape in triple]) for name, triple in resolved.items()),
         "spec_path": None if spec is None or spec.path is None else str(spec.path),
         "calibration_cache": calibration_cache, "timing_cache": timing_cache, "tensorrt_module": trt.__name__,
         "build_seconds": round(seconds, 3),
@@ -378,7 +379,6 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
     sidecar = engine_cache.write_engine(engine_path, serialized, sidecar)
     log("wrote {} ({:.1f} MB) and {} in {:.1f} s".format(
         engine_path, sidecar["engine_bytes"] / 1e6, os.path.basename(engine_cache.sidecar_path(engine_path)), seconds))
-    del parser
     return sidecar
 
 

@@ -119,6 +119,7 @@ def make_calibrator(trt, spec, image_dir=None, cache_path=None, batch_size=1, ma
     """An IInt8EntropyCalibrator2 of `trt` over `image_dir`, reading/writing `cache_path`.
 
     With an existing cache and no images the cache alone is used (TensorRT skips calibration).
+    Networks with one image input (the spec's) are supported: every name gets that batch.
     """
     cached = read_cache(cache_path)
     if cached is None:

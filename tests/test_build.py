@@ -184,6 +184,12 @@ def test_int8_with_a_calibration_cache_needs_no_images_or_gpu_copies(onnx_file, 
     assert calibrator.read_calibration_cache() == cache.read_bytes() and calibrator.get_batch(["input"]) is None
 
 
+def test_int8_without_images_or_cache_is_a_build_error(onnx_file, tmp_path):
+    with pytest.raises(build.BuildError, match="INT8 calibration needs the model spec"):
+        build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8",
+                           trt_module=FakeTrt82Builder(fast_int8=True), gpu=XAVIER, log=lambda line: None)
+
+
 def test_dynamic_inputs_get_a_profile_from_the_spec(onnx_file, tmp_path):
     from trt_infer.spec import ModelSpec
 
