@@ -10,7 +10,6 @@ from converter.targets import CAST_DOWN, REJECTED, get_target
 ERROR, WARNING = "error", "warning"
 _PLUGIN_PASS = "insert_nms_plugin"
 _NMS_OPS = ("NonMaxSuppression",)
-_REDUCE_AXES_SINCE = 18
 
 
 class Finding(object):
@@ -144,6 +143,21 @@ class _GraphIndex(object):
         except self._onnx.defs.SchemaError:
             return False
 
+    def takes_axes_input(self, op_type, opset):
+        try:
+            schema = self._onnx.defs.get_schema(op_type, opset, "")
+        except self._onnx.defs.SchemaError:
+            return False
+        return any(formal.name == "axes" for formal in schema.inputs)
+
+    def has_dynamic_inputs(self):
+        for value in self.model.graph.input:
+            if value.name in self.graph_inputs:
+                for dim in value.type.tensor_type.shape.dim:
+                    if not dim.HasField("dim_value") or dim.dim_value <= 0:
+                        return True
+        return False
+
     def is_onnx_op(self, op_type):
         return self._onnx.defs.has(op_type)
 
@@ -267,11 +281,11 @@ def _newer_op(name, op, target):
 def _check_constant_inputs(name, node, graph, target):
     findings = []
     required = dict(target.initializer_inputs.get(node.op_type, {}))
-    reduce_axes_input = node.op_type.startswith("Reduce") and len(node.input) > 1 and node.input[1]
-    if reduce_axes_input and target.max_opset < _REDUCE_AXES_SINCE:
+    if node.op_type.startswith("Reduce") and len(node.input) > 1 and node.input[1] \
+            and not graph.takes_axes_input(node.op_type, target.max_opset):
         findings.append(Finding(name, node.op_type, "reduce_axes",
-                                "{} takes axes as an input only from opset {}; opset {} needs the attribute".format(
-                                    node.op_type, _REDUCE_AXES_SINCE, target.max_opset), fix="reduce_axes"))
+                                "{} takes axes as an input only from a later opset; at opset {} they must be the "
+                                "axes attribute".format(node.op_type, target.max_opset), fix="reduce_axes"))
         required.pop(1, None)
     for index, role in sorted(required.items()):
         if index >= len(node.input) or not node.input[index]:
@@ -285,6 +299,8 @@ def _check_constant_inputs(name, node, graph, target):
         if node.op_type == "Resize" and role == "scales" and origin != "data":
             findings.append(Finding(name, node.op_type, "initializer", why, fix="resize_scales"))
         elif origin == "foldable":
+            findings.append(Finding(name, node.op_type, "initializer", why, fix="fold_constants"))
+        elif origin == "shape" and not graph.has_dynamic_inputs():
             findings.append(Finding(name, node.op_type, "initializer", why, fix="fold_constants"))
         elif origin == "shape":
             findings.append(Finding(name, node.op_type, "initializer", why, fix="static_shapes",

@@ -88,6 +88,8 @@ _UNSUPPORTED_TRT82 = {
     "ConvInteger": "export the float model (TensorRT quantizes through calibration or Q/DQ)",
     "MatMulInteger": "export the float model (TensorRT quantizes through calibration or Q/DQ)",
     "MaxUnpool": "use Resize (nearest) or ConvTranspose instead",
+    "GridSample": ("TensorRT 8.2 cannot sample grids (imported from 8.5): warp in pre-processing with "
+                   "OpenCV, or target trt8.6/trt10"),
 }
 for _op in ("SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert",
             "SequenceLength", "SequenceMap", "SplitToSequence", "ConcatFromSequence"):
@@ -97,7 +99,7 @@ for _op in ("QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinear
     _UNSUPPORTED_TRT82[_op] = ("export the float model; quantized TFLite/ONNX ops are not imported "
                                "(TensorRT quantizes through calibration or QuantizeLinear/DequantizeLinear)")
 
-_ADDED_BY_TRT86 = ("NonZero", "Mod", "OneHot", "IsInf", "RoiAlign")
+_ADDED_BY_TRT86 = ("NonZero", "Mod", "OneHot", "IsInf", "RoiAlign", "GridSample")
 _UNSUPPORTED_TRT86 = dict((op, why) for op, why in _UNSUPPORTED_TRT82.items() if op not in _ADDED_BY_TRT86)
 
 _CONSTANT_INPUTS_TRT82 = {
