@@ -16,7 +16,7 @@ def infer_shapes(graph):
     """Re-import `graph` with ONNX shape inference applied; unknown (custom) ops are left as they are."""
     model = to_model(graph)
     try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception:  # shape inference is an aid: a graph it chokes on is still repairable
         pass
     return gs.import_onnx(model)

@@ -14,10 +14,18 @@ def _sizes_input(node):
     return node.inputs[3] if len(node.inputs) > 3 and not is_empty_input(node.inputs[3]) else None
 
 
+def _scale(size_in, size_out):
+    """A float32 scale whose floor(size_in * scale) is exactly size_out, as Resize computes it."""
+    scale = np.float32(size_out) / np.float32(size_in)
+    while np.floor(np.float32(size_in) * scale) < size_out:
+        scale = np.nextafter(scale, np.float32(np.inf))
+    return scale
+
+
 def fix_resize_scales(graph, target, context):
-    """Resize whose scales (or sizes) are computed at run time, or given as sizes where the target
-    wants scales: constant `scales` from the static input and output shapes (TensorRT 8.2 needs
-    the scales as an initializer). Left alone when the shapes are not static."""
+    """Resize whose scales (or sizes) are computed at run time: constant `scales` from the static
+    input and output shapes (TensorRT 8.2 needs them as an initializer). Left alone when the
+    shapes are not static; constant sizes are kept (exact, and accepted)."""
     if "Resize" not in getattr(target, "initializer_inputs", {}):
         return []
     changed = []
@@ -25,12 +33,13 @@ def fix_resize_scales(graph, target, context):
         if node.op != "Resize":
             continue
         scales, sizes = _scales_input(node), _sizes_input(node)
-        if scales is not None and constant_values(scales) is not None and sizes is None:
+        given = sizes if sizes is not None else scales
+        if given is None or constant_values(given) is not None:
             continue
         in_shape, out_shape = static_shape(node.inputs[0]), static_shape(node.outputs[0])
         if in_shape is None or out_shape is None:
             continue  # check reports it; static_shapes + fold_constants usually make it constant
-        values = np.array([float(out) / float(size) for out, size in zip(out_shape, in_shape)], dtype=np.float32)
+        values = np.array([_scale(size, out) for size, out in zip(in_shape, out_shape)], dtype=np.float32)
         roi = node.inputs[1] if len(node.inputs) > 1 and not is_empty_input(node.inputs[1]) else None
         if roi is None or constant_values(roi) is None:
             roi = gs.Constant(unique_name(graph, node_label(node) + "_roi"), np.zeros((0,), dtype=np.float32))
