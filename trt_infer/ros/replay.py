@@ -7,7 +7,8 @@
 
 Every message is stamped with the publish time (so a receiver's now - header.stamp is the
 pipeline latency) and frame_id --frame-id. Publishing is scheduled on absolute deadlines, so
-the rate does not drift when a frame takes longer to prepare.
+the rate does not drift when a frame takes longer to prepare (after falling a whole period
+behind, the schedule restarts instead of bursting). Images are loaded once, videos streamed.
 """
 import argparse
 import os
@@ -96,7 +97,12 @@ class ImagePublisher(object):
         deadline = time.monotonic() + timeout
         while self.publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self.publisher.get_subscription_count() > 0
+        if self.publisher.get_subscription_count() == 0:
+            return False
+        # The publisher sees the match before the subscriber has finished matching back; best-effort
+        # samples sent in between are lost. A short settle avoids losing the first frames.
+        time.sleep(min(0.3, timeout))
+        return True
 
     def message(self, frame):
         """The message for a frame (prepared once per distinct frame object), not yet stamped."""
@@ -169,15 +175,18 @@ def replay(node, args):
     publisher = ImagePublisher(node, args.topic, args.encoding, image_qos(args.reliability, args.depth),
                                args.frame_id, args.size, args.compressed)
     publisher.wait_for_subscriber(args.wait)
+    is_video = os.path.isfile(args.source) and not args.source.startswith(SKIMAGE_PREFIX)
+    frames = None if is_video else list(iter_frames(args.source))  # images are loaded once, videos streamed
     period = 1.0 / args.rate
     sent = 0
-    deadline = time.monotonic()
+    deadline = None
     while True:
-        frames = iter_frames(args.source)
-        for frame in frames:
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        for frame in (iter_frames(args.source) if is_video else frames):
+            now = time.monotonic()
+            if deadline is None or now - deadline > period:
+                deadline = now  # first frame, or fell behind by a whole period: restart, do not burst
+            elif deadline > now:
+                time.sleep(deadline - now)
             message = publisher.publish(frame)
             sent += 1
             if args.print_stamps:
