@@ -5,7 +5,8 @@
 # and the .venv's requirements stamp is skipped. Select layouts with arguments (default: all three).
 # A test process picks one through tests/support/ros_env.py: ros_environment(layout).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+cd "$(dirname "$SCRIPT")/.."
 
 VENV=$PWD/.venv
 PYTHON=$VENV/bin/python
@@ -50,7 +51,7 @@ build_layout() {
     local source=$FIXTURES/$layout prefix=$VENV/vision_msgs/$layout build=$BUILD_ROOT/$layout
     local stamp=$prefix/.build-stamp started=$SECONDS generator=()
     [ -f "$source/package.xml" ] || { echo "[vision_msgs] unknown layout '$layout': no $source/package.xml (layouts: foxy galactic humble)" >&2; return 1; }
-    local inputs=("$source" "$0")
+    local inputs=("$source" "$SCRIPT")
     [ -f "$VENV/.requirements-digest" ] && inputs+=("$VENV/.requirements-digest")
     if is_up_to_date "$stamp" "${inputs[@]}"; then
         say "$layout is up to date ($prefix)"
@@ -76,6 +77,9 @@ build_layout() {
 }
 
 mkdir -p "$BUILD_ROOT"
+# Several checkouts' test runs may set up at once: one builder at a time, the others then find it done.
+exec 9>"$BUILD_ROOT/.lock"
+flock 9
 point_wheel_cmake_at_local_headers
 layouts=("$@")
 [ ${#layouts[@]} -gt 0 ] || layouts=(foxy galactic humble)

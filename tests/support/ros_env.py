@@ -9,13 +9,17 @@
 `ros_environment` returns a copy of os.environ in which:
 - AMENT_PREFIX_PATH = <layout prefix>:.venv, so ament_index finds the layout's type-support libraries;
 - PYTHONPATH starts with the layout's site-packages (and the repository root), and no other layout's;
-- LD_LIBRARY_PATH holds the layout's and the ROS wheels' library folders, so the wheels' start-up
-  re-exec (which would compute the same path) is skipped;
+- LD_LIBRARY_PATH holds the layout's and the ROS wheels' library folders. This is what really
+  selects the layout: rosidl_typesupport_c dlopen()s `libvision_msgs__rosidl_typesupport_fastrtps_c.so`
+  by bare name, and the dynamic loader reads LD_LIBRARY_PATH only when a process starts (the
+  libraries' RUNPATH does not cover that dlopen). The wheels' start-up re-exec, which would compute
+  the same path, is skipped;
 - ROS_DOMAIN_ID is a domain no other call on this machine holds (a lock file per id, held by this
   process), ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and RMW_IMPLEMENTATION=rmw_fastrtps_cpp,
   so concurrent test runs never hear each other.
 The layouts are built by tools/build_vision_msgs.sh into .venv/vision_msgs/<layout>.
-A process imports one vision_msgs only: select the layout per process, never per thread.
+A process imports one vision_msgs only: select the layout per process (never per thread, nor by
+editing sys.path inside a running interpreter).
 """
 import collections
 import glob
