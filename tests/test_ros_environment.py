@@ -27,6 +27,7 @@ def _round_trip(layout, message_type, fields):
         assert talker.returncode is None, "publisher exited early:\n" + talker.output
         status = listener.wait(timeout=5)
         assert status == 0, "receiver exited with %d:\n%s\npublisher:\n%s" % (status, listener.output, talker.output)
+    assert talker.returncode == 0, "publisher did not stop cleanly on SIGINT (%d):\n%s" % (talker.returncode, talker.output)
     lines = [line[len(RECEIVED):] for line in listener.output.splitlines() if line.startswith(RECEIVED)]
     assert lines, listener.output
     return json.loads(lines[0])
@@ -110,6 +111,23 @@ def test_detection2darray_in_each_layout_travels_between_processes(layout):
     else:  # geometry_msgs/Pose2D
         assert set(center) == {"x", "y", "theta"}
         assert center["x"] == 120.5
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_label_info_of_the_humble_layout_travels_between_processes():
+    labels = {"header": HEADER, "threshold": 0.5,
+              "class_map": [{"class_id": 0, "class_name": "face"}, {"class_id": 7, "class_name": "cat"}]}
+    assert _round_trip("humble", "vision_msgs/msg/LabelInfo", labels) == labels
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("layout", ["foxy", "galactic"])
+def test_older_layouts_have_no_label_info(layout):
+    publish = ("publish", "vision_msgs/msg/LabelInfo", "/labels", "{}")
+    with ros_env.start_module("tests.support.ros_probe", *publish, env=ros_env.ros_environment(layout)) as probe:
+        status = probe.wait(PROCESS_TIMEOUT_S)
+    assert status != 0 and "vision_msgs.msg has no LabelInfo" in probe.output, probe.output
 
 
 @pytest.mark.ros
