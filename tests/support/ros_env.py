@@ -39,7 +39,7 @@ LAYOUT_VARIABLE = "TRT_INFER_VISION_MSGS_LAYOUT"
 # Domain ids 0..101 are the ones whose DDS ports never collide with Linux's ephemeral port range;
 # 0 is everybody's default, so tests keep to 1..101.
 _DOMAIN_IDS = range(1, 102)
-_MAX_HELD_DOMAINS = 16  # a test session reuses the oldest of its domains after this many calls
+_MAX_HELD_DOMAINS = 16  # beyond this many calls a process gives up its oldest domain's lock
 _held_domains = collections.OrderedDict()  # domain id -> open, locked file
 _calls = itertools.count()
 

@@ -19,6 +19,7 @@ import sys
 
 RECEIVED = "RECEIVED "
 EXIT_TIMEOUT = 3
+QOS_CHOICES = ("reliable", "sensor_data")
 
 
 def message_class(type_name):
@@ -89,17 +90,28 @@ def _parse_arguments(argv):
     publish.add_argument("fields", help="the message as JSON")
     publish.add_argument("--period", type=float, default=0.05)
     publish.add_argument("--duration", type=float, default=30.0)
+    publish.add_argument("--qos", choices=QOS_CHOICES, default="reliable")
     receive = commands.add_parser("receive", help="print received messages as JSON lines")
     receive.add_argument("type")
     receive.add_argument("topic")
     receive.add_argument("--count", type=int, default=1)
     receive.add_argument("--timeout", type=float, default=15.0)
+    receive.add_argument("--qos", choices=QOS_CHOICES, default="reliable",
+                         help="sensor_data (best effort) also hears best-effort publishers")
     return parser.parse_args(argv)
 
 
+def _qos_profile(name):
+    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+    return qos_profile_sensor_data if name == "sensor_data" else QoSProfile(depth=10)
+
+
 def _publish(node, cls, args):
+    import rclpy
+
     message = fill_message(cls(), json.loads(args.fields))
-    publisher = node.create_publisher(cls, args.topic, 10)
+    publisher = node.create_publisher(cls, args.topic, _qos_profile(args.qos))
     sent = [0]
 
     def tick():
@@ -108,7 +120,6 @@ def _publish(node, cls, args):
 
     node.create_timer(args.period, tick)
     deadline = node.get_clock().now().nanoseconds + int(args.duration * 1e9)
-    import rclpy
     while rclpy.ok() and node.get_clock().now().nanoseconds < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
     print("published %d messages on %s" % (sent[0], args.topic))
@@ -117,13 +128,14 @@ def _publish(node, cls, args):
 
 def _receive(node, cls, args):
     import rclpy
+
     received = []
 
     def on_message(message):
         received.append(message)
         print(RECEIVED + json.dumps(message_to_dict(message), sort_keys=True))
 
-    node.create_subscription(cls, args.topic, on_message, 10)
+    node.create_subscription(cls, args.topic, on_message, _qos_profile(args.qos))
     deadline = node.get_clock().now().nanoseconds + int(args.timeout * 1e9)
     while rclpy.ok() and len(received) < args.count and node.get_clock().now().nanoseconds < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
