@@ -98,7 +98,11 @@ class CudaContext(object):
     def stream(self):
         """A new CUDA stream in this context."""
         with self.activate():
-            return Stream(self)
+            stream = Stream(self)
+        # kept to be freed at close(): a pycuda stream destroyed on a thread where its context
+        # is not current cannot be released
+        self._buffers.append(stream)
+        return stream
 
     def buffer(self, shape, dtype, mapped=None):
         """A HostDeviceBuffer of `shape` and `dtype`, zero-copy when this context maps memory."""
@@ -166,6 +170,10 @@ class Stream(object):
         with self.context.activate():
             self.cuda_stream.synchronize()
 
+    def free(self):
+        """Release the stream; called by CudaContext.close() while the context is current."""
+        self.cuda_stream = None
+
 
 class HostDeviceBuffer(object):
     """A tensor's memory: `.host` (numpy, pinned) and `.device_ptr` (int), allocated once.
@@ -197,6 +205,16 @@ class HostDeviceBuffer(object):
         if not self.mapped:
             with self.context.activate():
                 _driver().memcpy_htod_async(self._device, self.host, stream.cuda_stream)
+
+    def upload_from(self, array, stream):
+        """Queue `array` (any C-contiguous host array of this buffer's size, pageable too) to the
+        device, skipping `.host`; when mapped, copy it into `.host` (the caller must know the
+        GPU is done reading it)."""
+        if self.mapped:
+            np.copyto(self.host, array)
+        else:
+            with self.context.activate():
+                _driver().memcpy_htod_async(self._device, array, stream.cuda_stream)
 
     def download(self, stream):
         """Queue device -> host on `stream` (no-op when mapped)."""

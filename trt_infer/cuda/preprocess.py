@@ -40,7 +40,8 @@ class GpuPreprocessor(object):
         self._module = compile_module(self.context, PREPROCESS_SOURCE)
         self._buffer = None
         self._staging = None
-        self._kernel_done = None  # event after the last kernel: the staging image may be overwritten
+        self._kernel_done = None  # recorded after each kernel: the staging image may be overwritten
+        self._kernel_event = self.context.cached(("event", id(self)), self._new_event)
         self._transforms = {}
 
     @property
@@ -67,10 +68,12 @@ class GpuPreprocessor(object):
         image = check_image(image)
         out_ptr = self._out_pointer(out)
         staging = self.staging(image.shape)
-        if image is not staging.host:
-            self._wait_for_kernel()
-            np.copyto(staging.host, image)
-        staging.upload(self.stream)
+        if image is staging.host:
+            staging.upload(self.stream)
+        else:
+            if staging.mapped:
+                self._wait_for_kernel()
+            staging.upload_from(image, self.stream)
         return self.enqueue(image.shape, out_ptr, color_order)
 
     def enqueue(self, image_shape, out_ptr, color_order="BGR"):
@@ -125,10 +128,13 @@ class GpuPreprocessor(object):
         return (2, 1, 0)
 
     def _record(self):
+        self._kernel_event.record(self.stream.cuda_stream)
+        return self._kernel_event
+
+    @staticmethod
+    def _new_event():
         import pycuda.driver as cuda
-        event = cuda.Event(cuda.event_flags.DISABLE_TIMING)
-        event.record(self.stream.cuda_stream)
-        return event
+        return cuda.Event(cuda.event_flags.DISABLE_TIMING)
 
     def _wait_for_kernel(self):
         if self._kernel_done is not None:
