@@ -9,7 +9,16 @@ random ones an IoU would have to fall within ~1e-7 of the threshold to differ.
 import numpy as np
 import pytest
 
+from trt_infer import nms
 from trt_infer.nms import hard_nms, iou_one_to_many, top_k_indices, weighted_nms
+
+
+@pytest.fixture(autouse=True, params=["pairwise", "shrinking"])
+def greedy_variant(request, monkeypatch):
+    """Every test runs on both greedy loops (the IoU-matrix one and the shrinking-list one)."""
+    if request.param == "shrinking":
+        monkeypatch.setattr(nms, "PAIRWISE_LIMIT", 0)
+    return request.param
 
 
 def reference_iou(a, b):

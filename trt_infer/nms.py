@@ -6,8 +6,10 @@ Boxes are (N, 4) x1, y1, x2, y2. Conventions, shared with TF, OpenCV and MediaPi
 - IoU of boxes whose union has no area is 0, so zero-area boxes never suppress anything;
 - per-class NMS (class_ids given) only lets boxes of the same class suppress each other.
 
-The greedy loop runs once per kept box and compares it with all remaining candidates in one
-vectorised step, so the cost is O(kept x candidates) array work with O(kept) Python iterations.
+The greedy loop runs once per kept box, never once per candidate: up to PAIRWISE_LIMIT
+candidates it works from the pairwise IoU matrix (one vectorised step, then three small array
+operations per kept box); beyond, it compares each kept box with the remaining candidates in
+one vectorised step and drops the ones it suppresses. Both are O(kept) Python iterations.
 """
 import numpy as np
 
@@ -47,17 +49,60 @@ def _area(box):
     return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
 
 
+# Up to this many candidates the pairwise IoU matrix is cheaper than shrinking the candidate
+# list once per kept box (which costs ~20 small numpy calls per kept box).
+PAIRWISE_LIMIT = 512
+
+
 def _greedy(boxes, scores, iou_threshold, class_ids, max_output, clusters):
     """Kept indices (into boxes), best first; with clusters=True also each kept box's suppressed members."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    order = top_k_indices(scores, None)
+    order = top_k_indices(scores)
     limit = len(order) if max_output is None else max_output
-    areas = box_areas(boxes)
     # Compare in float32 like the IoUs, so an IoU that equals the threshold is never suppressed.
     iou_threshold = np.float32(iou_threshold)
-    kept = []
-    members = []
-    remaining = order
+    sorted_classes = None if class_ids is None else np.asarray(class_ids)[order]
+    greedy = _greedy_pairwise if len(order) <= PAIRWISE_LIMIT else _greedy_shrinking
+    kept, members = greedy(boxes[order], sorted_classes, iou_threshold, limit, clusters)
+    kept = order[np.array(kept, dtype=np.intp)]
+    if clusters:
+        return kept, [order[group] for group in members]
+    return kept
+
+
+def _greedy_pairwise(boxes, class_ids, iou_threshold, limit, clusters):
+    """Greedy NMS over score-sorted boxes from their IoU matrix; positions into the sorted boxes."""
+    x1, y1, x2, y2 = boxes.T
+    width = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
+    height = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :])
+    intersection = np.maximum(width, 0) * np.maximum(height, 0)
+    areas = box_areas(boxes)
+    union = areas[:, None] + areas[None, :] - intersection
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overlapping = intersection / union > iou_threshold  # an empty union gives NaN: False
+    if class_ids is not None:
+        overlapping &= class_ids[:, None] == class_ids[None, :]
+    apart = ~overlapping
+    alive = np.ones(len(boxes), dtype=bool)
+    kept, members = [], []
+    while len(kept) < limit:
+        top = int(alive.argmax())  # the best box not yet suppressed
+        if not alive[top]:
+            break
+        kept.append(top)
+        if clusters:
+            others = np.flatnonzero(alive & overlapping[top])
+            members.append(np.concatenate(([top], others[others != top])))
+        alive &= apart[top]
+        alive[top] = False
+    return kept, members
+
+
+def _greedy_shrinking(boxes, class_ids, iou_threshold, limit, clusters):
+    """Greedy NMS over score-sorted boxes, dropping suppressed boxes from the candidates as it goes."""
+    areas = box_areas(boxes)
+    remaining = np.arange(len(boxes))
+    kept, members = [], []
     while remaining.size and len(kept) < limit:
         top, rest = remaining[0], remaining[1:]
         overlapping = iou_one_to_many(boxes[top], boxes[rest], areas[rest]) > iou_threshold
@@ -67,8 +112,7 @@ def _greedy(boxes, scores, iou_threshold, class_ids, max_output, clusters):
         if clusters:
             members.append(np.concatenate(([top], rest[overlapping])))
         remaining = rest[~overlapping]
-    kept = np.array(kept, dtype=np.intp)
-    return (kept, members) if clusters else kept
+    return kept, members
 
 
 def hard_nms(boxes, scores, iou_threshold, class_ids=None, max_output=None):
