@@ -16,12 +16,17 @@ NANO = get_target("jetson-nano")
 NUM_ANCHORS, NUM_CLASSES = 64, 3
 
 
+def _detector_anchors():
+    rng = np.random.RandomState(0)
+    return np.concatenate([rng.uniform(0.2, 0.8, (NUM_ANCHORS, 2)), rng.uniform(0.1, 0.3, (NUM_ANCHORS, 2))],
+                          axis=1).astype(np.float32)  # cy, cx, h, w
+
+
 def _tf_detector():
     tf = pytest.importorskip("tensorflow")
     tf2onnx = pytest.importorskip("tf2onnx")
-    rng = np.random.RandomState(0)
-    anchors = np.concatenate([rng.uniform(0.2, 0.8, (NUM_ANCHORS, 2)), rng.uniform(0.1, 0.3, (NUM_ANCHORS, 2))],
-                             axis=1).astype(np.float32)  # cy, cx, h, w
+    rng = np.random.RandomState(1)
+    anchors = _detector_anchors()
     kernel = rng.normal(scale=0.3, size=(3, 3, 3, (NUM_ANCHORS // 16) * (4 + NUM_CLASSES))).astype(np.float32)
     signature = (tf.TensorSpec((1, 32, 32, 3), tf.uint8, name="image"),)
 
@@ -107,15 +112,19 @@ def _plugin_node(model):
     return next(node for node in model.graph.node if node.op_type.endswith("NMS_TRT"))
 
 
+def _attrs(node):
+    return {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
+
+
 def test_efficient_nms_plugin_is_appended_with_the_spec_thresholds(detector):
     fixed, reports = run_fixes(detector, NANO, spec=_Spec(0.3, 0.5, 20), nms="plugin")
     assert [report.pass_name for report in reports][-1] == "insert_nms_plugin"
     node = _plugin_node(fixed)
-    attrs = {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
-    assert node.op_type == "EfficientNMS_TRT" and list(node.input) == ["boxes", "scores"]
+    attrs = _attrs(node)
+    assert node.op_type == "EfficientNMS_TRT" and node.input[1] == "scores"
     assert attrs["max_output_boxes"] == 20 and attrs["background_class"] == -1
     assert attrs["score_threshold"] == pytest.approx(0.3) and attrs["iou_threshold"] == pytest.approx(0.5)
-    assert attrs["score_activation"] == 0 and attrs["box_coding"] == 0
+    assert attrs["score_activation"] == 0
     outputs = {output.name: output.type.tensor_type for output in fixed.graph.output}
     assert list(outputs) == list(OUTPUTS)
     assert [outputs[name].elem_type for name in OUTPUTS] == [onnx.TensorProto.INT32, onnx.TensorProto.FLOAT,
@@ -128,12 +137,56 @@ def test_efficient_nms_plugin_is_appended_with_the_spec_thresholds(detector):
     assert len(errors) == 1 and "EfficientNMS_TRT" in errors[0] and "Plugin not found" in errors[0]
 
 
+def test_efficient_nms_fuses_the_anchor_decoder_with_the_graphs_own_numerics(detector):
+    import onnx_graphsurgeon as gs
+
+    fixed, _ = run_fixes(detector, NANO, nms="plugin")
+    node = _plugin_node(fixed)
+    assert _attrs(node)["box_coding"] == 1 and len(node.input) == 3
+    initializers = {init.name: onnx.numpy_helper.to_array(init) for init in fixed.graph.initializer}
+    anchors = initializers[node.input[2]]
+    np.testing.assert_allclose(anchors[0], _detector_anchors(), atol=1e-6)
+
+    # The plugin's decoder (TensorRT's BoxCenterSize::decode) on the deltas it is fed gives the
+    # boxes the graph itself decodes (the runtime-NMS graph's `boxes` output).
+    graph = gs.import_onnx(fixed)
+    graph.outputs = [graph.tensors()[node.input[0]].to_variable(dtype=np.float32)]
+    feeds = random_feeds(detector)
+    deltas = run_ort(gs.export_onnx(graph.cleanup()), {"image": feeds["image"].astype(np.float32)})[node.input[0]]
+    centre = deltas[..., :2] * anchors[..., 2:] + anchors[..., :2]
+    size = anchors[..., 2:] * np.exp(deltas[..., 2:])
+    decoded = np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+    stripped, _ = run_fixes(detector, NANO, nms="runtime")
+    expected = run_ort(stripped, {"image": feeds["image"].astype(np.float32)})["boxes"]
+    np.testing.assert_allclose(decoded, expected, atol=1e-5)
+
+
+def test_boxes_without_an_anchor_decoder_go_to_the_plugin_as_corners():
+    from onnx import TensorProto, helper, numpy_helper
+
+    constants = [numpy_helper.from_array(np.array([10], np.int64), "max_out"),
+                 numpy_helper.from_array(np.array([0.5], np.float32), "iou"),
+                 numpy_helper.from_array(np.array([0.1], np.float32), "score")]
+    nodes = [helper.make_node("Sigmoid", ["logits"], ["probabilities"], name="activation"),
+             helper.make_node("NonMaxSuppression", ["corners", "probabilities", "max_out", "iou", "score"],
+                              ["selected"], name="nms")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("corners", TensorProto.FLOAT, [1, 8, 4]),
+                                           helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, 8])],
+                              [helper.make_tensor_value_info("selected", TensorProto.INT64, [None, 3])],
+                              initializer=constants)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    fixed, reports = run_fixes(model, NANO, nms="plugin")
+    assert {report.pass_name: report.nodes for report in reports}["strip_nms"] == ["nms"]
+    node = _plugin_node(fixed)
+    assert _attrs(node)["box_coding"] == 0 and len(node.input) == 2
+
+
 def test_batched_nms_plugin_where_the_target_asks(detector):
     target = copy.copy(NANO)
     target.nms_plugin = "BatchedNMS_TRT"
     fixed, _ = run_fixes(detector, target, spec=_Spec(0.3, 0.5, 20, background_class=0), nms="plugin")
     node = _plugin_node(fixed)
-    attrs = {attr.name: onnx.helper.get_attribute_value(attr) for attr in node.attribute}
+    attrs = _attrs(node)
     assert node.op_type == "BatchedNMS_TRT"
     assert attrs["numClasses"] == NUM_CLASSES and attrs["keepTopK"] == 20 and attrs["backgroundLabelId"] == 0
     classes = next(output for output in fixed.graph.output if output.name == "detection_classes")

@@ -32,12 +32,31 @@ def _nms_outputs(batch, keep, classes_dtype):
     return [gs.Variable(name, dtype=dtype, shape=shape) for name, dtype, shape in zip(OUTPUTS, dtypes, shapes)]
 
 
-def efficient_nms(boxes, scores, thresholds, background_class, batch):
+def _fused_decoder_inputs(graph, boxes):
+    """[raw deltas (times the decoder's scale factors), anchors] when the graph decodes `boxes`
+    from anchors, so the plugin decodes only the boxes it keeps; else None."""
+    from converter.fixes.anchor_decoding import find_anchor_decoding
+
+    found = find_anchor_decoding(graph, boxes)
+    if found is None:
+        return None
+    raw, anchors, scales = found
+    deltas = raw
+    if not np.allclose(scales, 1.0):
+        deltas = gs.Variable("box_deltas_scaled", dtype=np.float32, shape=raw.shape)
+        graph.nodes.append(gs.Node("Mul", name="box_delta_scales", inputs=[raw, gs.Constant(
+            "box_delta_scale_factors", scales.reshape(1, 1, 4))], outputs=[deltas]))
+    return [deltas, gs.Constant("anchors", anchors)]
+
+
+def efficient_nms(graph, boxes, scores, thresholds, background_class, batch):
     keep = thresholds["max_detections"]
+    fused = _fused_decoder_inputs(graph, boxes)
     attrs = {"plugin_version": "1", "background_class": background_class, "max_output_boxes": keep,
              "score_threshold": float(thresholds["score"]), "iou_threshold": float(thresholds["nms_iou"]),
-             "score_activation": 0, "box_coding": 0}
-    return gs.Node("EfficientNMS_TRT", name="efficient_nms", attrs=attrs, inputs=[boxes, scores],
+             "score_activation": 0, "box_coding": 0 if fused is None else 1}
+    inputs = [boxes, scores] if fused is None else [fused[0], scores, fused[1]]
+    return gs.Node("EfficientNMS_TRT", name="efficient_nms", attrs=attrs, inputs=inputs,
                    outputs=_nms_outputs(batch, keep, np.int32))
 
 
@@ -72,11 +91,13 @@ def fix_insert_nms_plugin(graph, target, context):
     batch = (static_shape(boxes) or (1,))[0]
     thresholds, background = _thresholds(context.spec), _background_class(context.spec)
     if plugin == "EfficientNMS_TRT":
-        node = efficient_nms(boxes, scores, thresholds, background, batch)
+        node = efficient_nms(graph, boxes, scores, thresholds, background, batch)
     else:
         node = batched_nms(graph, boxes, scores, thresholds, background, batch)
     graph.nodes.append(node)
     graph.outputs = list(node.outputs)
+    fused = "; box decoder fused: anchors extracted as a constant" if len(node.inputs) == 3 else ""
     return [FixReport("insert_nms_plugin", [node.name], "{} appended (score_threshold {}, iou_threshold {}, "
-                      "max_output_boxes {}); outputs {}".format(plugin, thresholds["score"], thresholds["nms_iou"],
-                                                                thresholds["max_detections"], ", ".join(OUTPUTS)))]
+                      "max_output_boxes {}{}); outputs {}".format(plugin, thresholds["score"], thresholds["nms_iou"],
+                                                                  thresholds["max_detections"], fused,
+                                                                  ", ".join(OUTPUTS)))]
