@@ -6,8 +6,10 @@ in order, with shape inference, cleanup and toposort after every change, until a
 changes nothing. The NMS plugin goes in last, after the graph's numerics can still be checked in
 ONNX Runtime (which cannot run plugins).
 
-Target attributes read (see converter/targets.py): name, max_opset, input_dtypes,
-unsupported_ops, reshape_allowzero_fixed, resize_modes, nms_plugin, static_shapes.
+Target attributes read (converter/targets.py): name, max_opset, input_dtypes, unsupported_ops,
+reshape_allowzero_fixed, static_shapes, initializer_inputs, resize_modes,
+resize_rejected_coordinate_modes, nms_plugin. Model spec attributes read (trt_infer.spec.ModelSpec,
+already validated there): input.name/.shape/.scale/.mean/.std, thresholds, section["background_class"].
 """
 import logging
 
@@ -134,5 +136,6 @@ def run_fixes(model, target, spec=None, nms="keep", log=None, passes=None):
         reports.extend(plugin_reports)
         graph = tidy(graph)
     fixed = gs.export_onnx(graph)
-    fixed.ir_version = min(fixed.ir_version, model.ir_version) if model.ir_version else fixed.ir_version
+    # The oldest IR version the opsets allow: older parsers (TensorRT 8.2's) warn about newer ones.
+    fixed.ir_version = onnx.helper.find_min_ir_version_for(list(fixed.opset_import), ignore_unknown=True)
     return fixed, reports + context.notes

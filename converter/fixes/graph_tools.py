@@ -93,13 +93,6 @@ def graph_opset(graph):
     return int(graph.opset)
 
 
-def onnx_dtype_name(dtype):
-    """'float32', 'uint8', ... for a numpy or ONNX dtype."""
-    if isinstance(dtype, int):
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(dtype)
-    return np.dtype(dtype).name
-
-
 def replace_contents(graph, new):
     """Make `graph` (the object the passes hold) the same graph as `new`."""
     graph.nodes = new.nodes

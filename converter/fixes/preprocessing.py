@@ -72,8 +72,8 @@ def fix_strip_preprocessing(graph, target, context):
                        "cannot be cut there; name the tensor after all pre-processing in the spec's input.name".format(
                            spec_input.name, ", ".join(stale), old_input.name))
     old_name = start.name
-    start.name = spec_input.name if spec_input.name not in graph.tensors() or graph.tensors()[spec_input.name] is start \
-        else start.name
+    if graph.tensors().get(spec_input.name, start) is start:
+        start.name = spec_input.name
     remaining = {id(node) for node in graph.nodes}
     removed = [label for key, label in before.items() if key not in remaining]
     return [FixReport("strip_preprocessing", removed, "graph now starts at {!r} (float32, after the framework's "
