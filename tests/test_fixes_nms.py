@@ -33,7 +33,8 @@ def _tf_detector():
     @tf.function(input_signature=signature)
     def detect(image):
         x = (tf.cast(image, tf.float32) - 127.5) * (1.0 / 127.5)
-        features = tf.reshape(tf.nn.conv2d(x, tf.constant(kernel), strides=8, padding="SAME"), [1, NUM_ANCHORS, 4 + NUM_CLASSES])
+        features = tf.nn.conv2d(x, tf.constant(kernel), strides=8, padding="SAME")
+        features = tf.reshape(features, [1, NUM_ANCHORS, 4 + NUM_CLASSES])
         deltas, logits = features[..., :4], features[..., 4:]
         cy = deltas[..., 0] / 10.0 * anchors[:, 2] + anchors[:, 0]
         cx = deltas[..., 1] / 10.0 * anchors[:, 3] + anchors[:, 1]

@@ -41,6 +41,7 @@ def fix_reshape_allowzero(graph, target, context):
     if not changed:
         return []
     why = ("opset {} Reshape has no allowzero attribute".format(opset) if opset < ALLOWZERO_SINCE else
-           "TensorRT of target {} fails with 'Attribute not found: allowzero' unless it is explicit".format(target.name))
+           "TensorRT of target {} fails with 'Attribute not found: allowzero' unless it is "
+           "explicit".format(target.name))
     return [FixReport("reshape_allowzero", changed, "allowzero {} ({})".format(
         "removed" if opset < ALLOWZERO_SINCE else "set to 0", why))]

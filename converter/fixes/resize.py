@@ -3,7 +3,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import constant_values, is_empty_input, node_label, set_inputs, static_shape, unique_name
+from converter.fixes.graph_tools import (constant_values, is_empty_input, node_label, set_inputs, static_shape,
+                                        unique_name)
 
 
 def _scales_input(node):
