@@ -225,20 +225,46 @@ def compare(expected, actual, atol=DEFAULT_ATOL, rtol=DEFAULT_RTOL):
     return max_abs, max_rel, ok
 
 
+def trace_to_reference(fixed_model, output, known):
+    """The tensor of the reference an output of the fixed graph is, looking back through the Identity
+    (and at most one Transpose) a pass may have put in front of it; (name, perm or None) or None."""
+    import onnx
+
+    producers = dict((name, node) for node in fixed_model.graph.node for name in node.output)
+    name, perm = output, None
+    while name not in known:
+        node = producers.get(name)
+        if node is None or node.op_type not in ("Identity", "Transpose") or (node.op_type == "Transpose" and perm):
+            return None
+        if node.op_type == "Transpose":
+            perm = next(list(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm")
+        name = node.input[0]
+    return name, perm
+
+
 def verify(reference_path, fixed_path, inputs=None, seed=0, runs=1, atol=DEFAULT_ATOL, rtol=DEFAULT_RTOL):
     """Compare the fixed ONNX graph with the reference on `runs` input sets; returns a VerifyResult."""
+    import onnx
+
     fixed = OnnxRuntimeModel(fixed_path)
-    shared = []
+    sources = {}
     if reference_path.lower().endswith(".onnx"):
-        internal = internal_tensors(reference_path)
-        reference_outputs = set(OnnxRuntimeModel(reference_path).output_names)
-        shared = [name for name in fixed.output_names if name not in reference_outputs and name in internal]
-    reference = load_reference(reference_path, shared)
+        known = internal_tensors(reference_path) | set(OnnxRuntimeModel(reference_path).output_names)
+        fixed_model = onnx.load(fixed_path)
+        for name in fixed.output_names:
+            traced = trace_to_reference(fixed_model, name, known)
+            if traced is not None:
+                sources[name] = traced
+    reference_outputs = set(OnnxRuntimeModel(reference_path).output_names) if sources else set()
+    reference = load_reference(reference_path, sorted(set(source for source, _ in sources.values())
+                                                      - reference_outputs))
     worst = {}
     not_compared = []
     for run in range(runs if inputs is None else 1):
         feeds = load_inputs(inputs, reference) if inputs else random_inputs(reference, fixed, seed + run)
         expected = reference.run(feeds)
+        for name, (source, perm) in sources.items():
+            expected[name] = expected[source] if perm is None else np.transpose(expected[source], perm)
         actual = fixed.run(feeds_for_fixed(feeds, reference, fixed))
         pairs, not_compared = _pair_outputs(reference, expected, fixed.output_names)
         for name, expected_value in pairs:
