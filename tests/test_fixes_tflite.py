@@ -127,6 +127,22 @@ def test_selfie_upsampling_equals_tensorflow_on_the_real_activations(selfie_onnx
     np.testing.assert_allclose(segment, expected, atol=1e-4, rtol=1e-4)
 
 
+def test_selfie_fixed_graph_equals_tflite_on_a_photo(selfie_fixed):
+    """TFLite's interpreter runs MediaPipe's op through its XNNPACK delegate: the whole fixed graph
+    gives the original model's mask on a real image."""
+    tf = pytest.importorskip("tensorflow")
+    from tests.support.models import mediapipe_model
+
+    interpreter = tf.lite.Interpreter(model_path=mediapipe_model("selfie_segmentation"))
+    interpreter.allocate_tensors()
+    image = _selfie_input("astronaut")
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    expected = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    got = run_ort(selfie_fixed[0], {"input_1": image})["activation_10"]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 def test_blazeface_needs_neither_pass():
     model = onnx.load(tflite_to_onnx("blazeface"))
     fixed, reports = run_fixes(model, NANO, passes=SELFIE_PASSES)
