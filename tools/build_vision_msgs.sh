@@ -2,8 +2,11 @@
 # Builds the vision_msgs test fixtures (tests/fixtures/vision_msgs/<layout>: the Foxy 2.x, Galactic 3.x
 # and Humble+ 4.x field layouts) with cmake and the ROS 2 wheels in .venv, each into its own prefix
 # .venv/vision_msgs/<layout>. Idempotent: a layout whose install is newer than its sources, this script
-# and the .venv's requirements stamp is skipped. Select layouts with arguments (default: all three).
-# A test process picks one through tests/support/ros_env.py: ros_environment(layout).
+# and the installed ROS wheels is skipped. Select layouts with arguments (default: all three).
+# A test process picks one through tests/support/ros_env.py: ros_environment(layout), which puts the
+# layout's lib/ on LD_LIBRARY_PATH. No RPATH on purpose: rosidl_typesupport_c dlopen()s the layout's
+# type support by bare name, which RPATH cannot serve, so a process without that LD_LIBRARY_PATH should
+# fail at `import vision_msgs.msg`, not later with a cryptic rcutils error on the first publish.
 set -euo pipefail
 SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$SCRIPT")/.."
@@ -51,28 +54,30 @@ build_layout() {
     local source=$FIXTURES/$layout prefix=$VENV/vision_msgs/$layout build=$BUILD_ROOT/$layout
     local stamp=$prefix/.build-stamp started=$SECONDS generator=()
     [ -f "$source/package.xml" ] || { echo "[vision_msgs] unknown layout '$layout': no $source/package.xml (layouts: foxy galactic humble)" >&2; return 1; }
-    local inputs=("$source" "$SCRIPT")
-    [ -f "$VENV/.requirements-digest" ] && inputs+=("$VENV/.requirements-digest")
+    # The ROS wheels' dist-info folders change only when pip (re)installs them.
+    local inputs=("$source" "$SCRIPT" "$VENV"/lib/python3*/site-packages/ros_*.dist-info)
     if is_up_to_date "$stamp" "${inputs[@]}"; then
         say "$layout is up to date ($prefix)"
         return
     fi
     command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
-    rm -rf "$build" "$prefix"
+    rm -rf "$build" "$prefix.new"
     say "building the $layout layout into $prefix"
-    # RPATH: the generated Python extensions find their own and the wheels' libraries without
-    # LD_LIBRARY_PATH, so an interpreter that never went through the wheels' re-exec loads them too.
     if ! AMENT_PREFIX_PATH=$VENV "$VENV/bin/cmake" -S "$source" -B "$build" "${generator[@]}" \
             -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$prefix" \
-            -DPython3_EXECUTABLE="$PYTHON" -DBUILD_TESTING=OFF \
-            -DCMAKE_INSTALL_RPATH="$prefix/lib;$VENV/lib" >"$build.log" 2>&1 \
+            -DPython3_EXECUTABLE="$PYTHON" -DBUILD_TESTING=OFF >"$build.log" 2>&1 \
         || ! AMENT_PREFIX_PATH=$VENV "$VENV/bin/cmake" --build "$build" -j 2 >>"$build.log" 2>&1 \
-        || ! "$VENV/bin/cmake" --install "$build" >>"$build.log" 2>&1; then
+        || ! "$VENV/bin/cmake" --install "$build" --prefix "$prefix.new" >>"$build.log" 2>&1; then
         tail -n 40 "$build.log" >&2
         echo "[vision_msgs] building the $layout layout failed; full log: $build.log" >&2
         return 1
     fi
-    touch "$stamp"
+    # Swap the finished install in, so tests running meanwhile keep a complete layout.
+    touch "$prefix.new/.build-stamp"
+    rm -rf "$prefix.old"
+    [ ! -d "$prefix" ] || mv "$prefix" "$prefix.old"
+    mv "$prefix.new" "$prefix"
+    rm -rf "$prefix.old"
     say "built $layout in $((SECONDS - started)) s"
 }
 

@@ -11,9 +11,10 @@
 - PYTHONPATH starts with the layout's site-packages (and the repository root), and no other layout's;
 - LD_LIBRARY_PATH holds the layout's and the ROS wheels' library folders. This is what really
   selects the layout: rosidl_typesupport_c dlopen()s `libvision_msgs__rosidl_typesupport_fastrtps_c.so`
-  by bare name, and the dynamic loader reads LD_LIBRARY_PATH only when a process starts (the
-  libraries' RUNPATH does not cover that dlopen). The wheels' start-up re-exec, which would compute
-  the same path, is skipped;
+  by bare name, and the dynamic loader reads LD_LIBRARY_PATH only when a process starts (an RPATH
+  could not serve that dlopen, so the layouts have none and a process without this path fails
+  at its first vision_msgs message). The wheels' start-up re-exec, which would compute the same
+  path, is skipped;
 - ROS_DOMAIN_ID is a domain no other call on this machine holds (a lock file per id, held by this
   process), ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and RMW_IMPLEMENTATION=rmw_fastrtps_cpp,
   so concurrent test runs never hear each other.
