@@ -11,6 +11,7 @@ from tests.support import ros_env  # noqa: E402
 from tests.support.ros_probe import RECEIVED  # noqa: E402
 
 PROCESS_TIMEOUT_S = 15.0
+SEARCH_PATHS = ("AMENT_PREFIX_PATH", "PYTHONPATH", "LD_LIBRARY_PATH")
 
 
 def _round_trip(layout, message_type, fields, qos="reliable"):
@@ -131,29 +132,26 @@ def test_older_layouts_have_no_label_info(layout):
 
 
 @pytest.mark.ros
-def test_each_environment_selects_one_layout_and_its_own_domain():
+def test_each_environment_selects_one_layout_and_its_own_domain(monkeypatch):
     environments = [ros_env.ros_environment(layout) for layout in ros_env.LAYOUTS]
     domains = [int(env["ROS_DOMAIN_ID"]) for env in environments]
     assert len(set(domains)) == len(domains) and all(1 <= domain <= 101 for domain in domains)
     layouts_root = os.path.join(ros_env.VENV, "vision_msgs")
     for layout, env in zip(ros_env.LAYOUTS, environments):
-        for variable in ("AMENT_PREFIX_PATH", "PYTHONPATH", "LD_LIBRARY_PATH"):
+        for variable in SEARCH_PATHS:
             selected = {path.split(os.sep)[len(layouts_root.split(os.sep))]
                         for path in env[variable].split(os.pathsep) if path.startswith(layouts_root + os.sep)}
             assert selected == {layout}, (variable, env[variable])
         assert env["AMENT_PREFIX_PATH"].split(os.pathsep)[:2] == [ros_env.layout_prefix(layout), ros_env.VENV]
         assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
         assert env["RMW_IMPLEMENTATION"] == "rmw_fastrtps_cpp"
+        assert env[ros_env.LAYOUT_VARIABLE] == layout
     # A layout chosen on top of an environment that already selected another replaces it.
-    os.environ["PYTHONPATH"], saved = environments[0]["PYTHONPATH"], os.environ.get("PYTHONPATH")
-    try:
-        switched = ros_env.ros_environment("humble")
-    finally:
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
-    assert os.sep + "foxy" + os.sep not in switched["PYTHONPATH"]
+    for variable in SEARCH_PATHS:
+        monkeypatch.setenv(variable, environments[0][variable])
+    switched = ros_env.ros_environment("humble")
+    for variable in SEARCH_PATHS:
+        assert os.sep + "foxy" + os.sep not in switched[variable], (variable, switched[variable])
 
 
 def test_unknown_layout_is_a_clear_error():
@@ -162,7 +160,7 @@ def test_unknown_layout_is_a_clear_error():
 
 
 @pytest.mark.ros
-def test_probe_rejects_a_field_the_layout_does_not_have():
+def test_probe_names_the_path_of_an_unknown_field():
     from tests.support.ros_probe import fill_message, message_class
 
     image_class = message_class("sensor_msgs/Image")
