@@ -7,7 +7,7 @@
     listener.output
 
 `ros_environment` returns a copy of os.environ in which:
-- AMENT_PREFIX_PATH = <layout prefix>:.venv, so ament_index finds the layout's type-support libraries;
+- AMENT_PREFIX_PATH = <layout prefix>:.venv, so ament_index knows the layout's vision_msgs package;
 - PYTHONPATH starts with the layout's site-packages (and the repository root), and no other layout's;
 - LD_LIBRARY_PATH holds the layout's and the ROS wheels' library folders. This is what really
   selects the layout: rosidl_typesupport_c dlopen()s `libvision_msgs__rosidl_typesupport_fastrtps_c.so`
