@@ -125,11 +125,15 @@ def _torch_export(module, example, output, opset):
     module.eval()
     examples = example if isinstance(example, tuple) else (example,)
     names = ["input" if len(examples) == 1 else "input_{}".format(index) for index in range(len(examples))]
-    with torch.no_grad():
-        if opset <= TORCHSCRIPT_EXPORTER_MAX_OPSET:
-            torch.onnx.export(module, examples, output, dynamo=False, opset_version=opset, input_names=names)
-        else:
-            torch.onnx.export(module, examples, output, dynamo=True, opset_version=opset, input_names=names)
+    dynamo = opset > TORCHSCRIPT_EXPORTER_MAX_OPSET
+    try:
+        with torch.no_grad():
+            torch.onnx.export(module, examples, output, dynamo=dynamo, opset_version=opset, input_names=names)
+    except Exception as error:  # torch raises many exception types from its exporters
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ExportError("torch.onnx.export ({} exporter, opset {}) failed: {}. Replace the operator in the "
+                          "model, or choose a target with a higher opset".format(
+                              "dynamo" if dynamo else "TorchScript", opset, first_line))
 
 
 def _no_nchw_for_torch(inputs_as_nchw):
