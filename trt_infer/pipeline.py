@@ -1,6 +1,7 @@
 """Pipeline(spec, backend)(image) -> Result: pre-process, infer, post-process, with per-stage timings."""
 import time
 
+from trt_infer.cuda import choose_processing
 from trt_infer.postprocess import build_postprocessor
 from trt_infer.preprocess import Preprocessor
 from trt_infer.result import Detections, Result
@@ -18,21 +19,39 @@ class Pipeline(object):
     spec: a trt_infer.spec.ModelSpec; backend: a trt_infer.backends.Backend. The backend's
     input and outputs are checked against the spec at construction. Thresholds are the spec's
     and may be changed between calls with `set_thresholds`.
+
+    processing: where pre-processing (and a segmentation's post-processing) runs: "cpu", "gpu" or
+    "auto" (the GPU when pycuda, a GPU and a backend with device buffers exist; see
+    trt_infer.cuda.choose_processing). On the GPU only the uint8 image is uploaded: the network
+    input is written straight into the engine's device input, and segmentation logits are read in
+    place so only the masks come back. `self.processing` says which was chosen.
+    preprocessor, postprocessor: stages to use instead of the ones the spec and processing
+    select; a GPU pre-processor is called with the backend's device input buffer as `out`.
     """
 
-    def __init__(self, spec, backend, postprocessor=None):
+    def __init__(self, spec, backend, postprocessor=None, processing="auto", preprocessor=None):
         self.spec = spec
         self.backend = backend
         check_backend_matches_spec(spec, backend)
-        self.preprocess = Preprocessor(spec.input)
-        self.postprocess = postprocessor if postprocessor is not None else build_postprocessor(spec)
+        builds_kernels = preprocessor is None or (postprocessor is None and spec.task == "segmentation")
+        self.processing = choose_processing(processing, backend, kernels=builds_kernels)
+        if self.processing == "gpu":
+            self.preprocess = preprocessor if preprocessor is not None else _gpu_preprocessor(spec, backend)
+            self.postprocess = postprocessor if postprocessor is not None else _gpu_postprocessor(spec, backend)
+            self.input_buffer = backend.device_input(spec.input.name)
+            self._infer_options = {"input_on_device": True,
+                                   "keep_on_device": tuple(getattr(self.postprocess, "device_outputs", ()))}
+        else:
+            self.preprocess = preprocessor if preprocessor is not None else Preprocessor(spec.input)
+            self.postprocess = postprocessor if postprocessor is not None else build_postprocessor(spec)
+            self.input_buffer = backend.input_buffer(spec.input.name)
+            self._infer_options = {}
         check_outputs = getattr(self.postprocess, "check_outputs", None)
         if check_outputs is not None:
             try:
                 check_outputs({info.name: info for info in backend.outputs})
             except ValueError as error:
                 raise ModelMismatchError("{} vs {}: {}".format(_spec_name(spec), backend.path, error))
-        self.input_buffer = backend.input_buffer(spec.input.name)
 
     @property
     def thresholds(self):
@@ -46,14 +65,30 @@ class Pipeline(object):
         """Process one uint8 image (BGR unless told color_order="RGB")."""
         start = time.perf_counter()
         transform = self.preprocess(image, out=self.input_buffer, color_order=color_order)
+        if self.processing == "gpu":
+            # the kernel was only queued: wait for it so its time counts as pre-processing
+            self.backend.stream.synchronize()
         preprocessed = time.perf_counter()
-        outputs = self.backend.infer()
+        outputs = self.backend.infer(**self._infer_options)
         inferred = time.perf_counter()
         fields = _result_fields(self.postprocess(outputs, transform))
         done = time.perf_counter()
         fields["timings"] = {"preprocess": preprocessed - start, "inference": inferred - preprocessed,
                              "postprocess": done - inferred, "total": done - start}
         return Result(**fields)
+
+
+def _gpu_preprocessor(spec, backend):
+    from trt_infer.cuda.preprocess import GpuPreprocessor
+    return GpuPreprocessor(spec.input, backend.cuda_context, backend.stream)
+
+
+def _gpu_postprocessor(spec, backend):
+    """Segmentation reads its logits on the GPU; the other tasks' outputs are small and go to the CPU."""
+    if spec.task == "segmentation":
+        from trt_infer.cuda.segmentation import GpuSegmentation
+        return GpuSegmentation(spec, backend.cuda_context, backend.stream)
+    return build_postprocessor(spec)
 
 
 def _result_fields(value):

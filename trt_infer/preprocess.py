@@ -30,6 +30,16 @@ def check_image(image):
     return image
 
 
+def normalisation(input_spec):
+    """(gain, offset, pad), one float per network channel: value = pixel * gain + offset, and pad
+    is the value of a letterbox border pixel. Shared by the CPU and GPU pre-processors."""
+    std = np.asarray(input_spec.std, dtype=np.float64)
+    gain = [float(value) for value in input_spec.scale / std]
+    offset = [float(value) for value in -np.asarray(input_spec.mean, dtype=np.float64) / std]
+    pad = [input_spec.pad_value * channel_gain + channel_offset for channel_gain, channel_offset in zip(gain, offset)]
+    return gain, offset, pad
+
+
 class Preprocessor(object):
     """Fits images into the network input described by an InputSpec (trt_infer.spec).
 
@@ -45,10 +55,7 @@ class Preprocessor(object):
         self.nchw = input_spec.layout == "NCHW"
         self.shape = input_spec.shape
         self.dtype = np.dtype(input_spec.dtype)
-        std = np.asarray(input_spec.std, dtype=np.float64)
-        self.gain = [float(value) for value in input_spec.scale / std]
-        self.offset = [float(value) for value in -np.asarray(input_spec.mean, dtype=np.float64) / std]
-        self.pad = [input_spec.pad_value * gain + offset for gain, offset in zip(self.gain, self.offset)]
+        self.gain, self.offset, self.pad = normalisation(input_spec)
         self._buffer = None
         self._transforms = {}  # (image width, height) -> ResizeTransform
         self._resized = {}     # (width, height, channels) -> resize output

@@ -42,11 +42,16 @@ class Backend(object):
     arguments runs on the buffers' contents.
     infer(inputs=None): name -> ndarray; outputs may be views of backend-owned buffers, valid
     until the next call.
+    cuda_context: None for a backend whose buffers live in host memory only (ONNX Runtime). A
+    backend whose I/O lives in CUDA device buffers (TensorRT) sets it to its CudaContext and adds
+    `stream`, `device_input(name)`, `device_output(name)` and `infer(input_on_device=...,
+    keep_on_device=...)`: the pipeline's GPU path (trt_infer.cuda) feeds it through those.
     """
 
     inputs = ()
     outputs = ()
     path = None
+    cuda_context = None
 
     def input_buffer(self, name):
         raise NotImplementedError

@@ -121,27 +121,59 @@ class TensorRTBackend(Backend):
             return spec.input.shape
         return tensorrt_api.profile_shapes(engine, tensor)[1]
 
+    @property
+    def cuda_context(self):
+        """The CudaContext holding the engine and its buffers (None once closed); GPU pre- and
+        post-processing run in it."""
+        return self._context
+
+    @property
+    def stream(self):
+        """The Stream inference runs on: work queued on it before `infer` needs no synchronisation."""
+        return self._stream
+
     def input_buffer(self, name):
         self._check_open()
         return self._buffers[self.input_info(name).name].host
 
-    def infer(self, inputs=None):
+    def device_input(self, name):
+        """The HostDeviceBuffer of input `name`, for a GPU pre-processor to write on `stream`
+        before `infer(input_on_device=True)`."""
+        self._check_open()
+        return self._buffers[self.input_info(name).name]
+
+    def device_output(self, name):
+        """The HostDeviceBuffer of output `name`, valid after `infer` until the next call."""
+        self._check_open()
+        return self._buffers[self.output_info(name).name]
+
+    def infer(self, inputs=None, input_on_device=False, keep_on_device=()):
+        """Run the engine; name -> host array of every output (views of the buffers).
+
+        input_on_device: the inputs' device memory already holds this frame (a GPU pre-processor
+        wrote it on `stream`), so the host buffers are not uploaded over it; `inputs` must be None.
+        keep_on_device: names of outputs read in place on the GPU (segmentation logits): they are
+        not downloaded and are returned as their HostDeviceBuffer.
+        """
         with self._lock:
             self._check_open()
+            if input_on_device and inputs:
+                raise ValueError("infer(input_on_device=True) runs on what is already in the device buffers; "
+                                 "pass inputs=None, or input_on_device=False to upload {}".format(sorted(inputs)))
+            kept = set(self.output_info(name).name for name in keep_on_device)
             for name, array in (inputs or {}).items():
                 self._copy_input(name, array)
             with self._context.activate():
-                for info in self.inputs:
-                    buffer = self._buffers[info.name]
-                    if not buffer.mapped:
-                        buffer.upload(self._stream)
+                if not input_on_device:
+                    for info in self.inputs:
+                        self._buffers[info.name].upload(self._stream)
                 tensorrt_api.execute_async(self._exec_context, self._tensors, self._device_ptrs, self._stream.handle)
                 for info in self.outputs:
-                    buffer = self._buffers[info.name]
-                    if not buffer.mapped:
-                        buffer.download(self._stream)
+                    if info.name not in kept:
+                        self._buffers[info.name].download(self._stream)
                 self._stream.synchronize()
-            return dict((info.name, self._buffers[info.name].host) for info in self.outputs)
+            return dict((info.name, self._buffers[info.name] if info.name in kept else self._buffers[info.name].host)
+                        for info in self.outputs)
 
     def _copy_input(self, name, array):
         info = self.input_info(name)

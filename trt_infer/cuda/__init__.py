@@ -2,7 +2,8 @@
 
 Importing this package imports no pycuda; `GpuPreprocessor` (trt_infer.cuda.preprocess) and
 `GpuSegmentation` (trt_infer.cuda.segmentation) do when built. `choose_processing` is the
-`auto` rule the pipeline applies: the GPU when pycuda and a CUDA device exist, else the CPU.
+`auto` rule the pipeline applies: the GPU when pycuda and a CUDA device exist and the backend
+keeps its inputs and outputs in CUDA device buffers, else the CPU.
 """
 
 PROCESSING_CHOICES = ("auto", "gpu", "cpu")
@@ -14,15 +15,40 @@ def gpu_available():
     return device_count() > 0
 
 
-def choose_processing(requested="auto"):
-    """"gpu" or "cpu" for a requested "auto", "gpu" or "cpu"; ValueError for an impossible request."""
+def gpu_unavailable_reason(backend=None, kernels=True):
+    """Why the GPU path cannot run here, or None when it can.
+
+    backend: the backend the GPU stages would feed, or None to ask about this machine alone. It
+    must expose CUDA device buffers (`cuda_context`, TensorRT does), which also proves a GPU is
+    there. kernels: the built-in pycuda kernels will be compiled (False when the caller brings
+    its own GPU stages).
+    """
+    if backend is not None and getattr(backend, "cuda_context", None) is None:
+        return ("the backend {} ({}) keeps its inputs and outputs in host memory only, so there are no "
+                "device buffers for the GPU stages; the GPU path needs a TensorRT engine (.engine)".format(
+                    type(backend).__name__, getattr(backend, "path", None)))
+    if kernels:
+        try:
+            import pycuda.driver  # noqa: F401
+        except ImportError as error:
+            return ("no CUDA device is usable: pycuda is not installed ({}); on a Jetson: `pip3 install pycuda` "
+                    "with nvcc on PATH".format(error))
+    if backend is None and not gpu_available():
+        return "no CUDA device is usable: pycuda finds no GPU (or no driver answers)"
+    return None
+
+
+def choose_processing(requested="auto", backend=None, kernels=True):
+    """"gpu" or "cpu" for a requested "auto", "gpu" or "cpu" (see gpu_unavailable_reason for
+    `backend` and `kernels`); ValueError naming the reason for an impossible "gpu"."""
     if requested not in PROCESSING_CHOICES:
         raise ValueError("processing {!r}; allowed: {}".format(requested, ", ".join(PROCESSING_CHOICES)))
     if requested == "cpu":
         return "cpu"
-    if gpu_available():
+    reason = gpu_unavailable_reason(backend, kernels)
+    if reason is None:
         return "gpu"
     if requested == "gpu":
-        raise ValueError("processing 'gpu' was requested but no CUDA device is usable (pycuda missing or no "
-                         "GPU/driver); install pycuda on the device or set processing to 'auto' or 'cpu'")
+        raise ValueError("processing 'gpu' was requested but {}; set processing to 'auto' or 'cpu' to pre-process "
+                         "on the CPU".format(reason))
     return "cpu"

@@ -9,7 +9,7 @@ import numpy as np
 from trt_infer.cuda.kernels import PREPROCESS_ARGS, PREPROCESS_SOURCE, compile_module, launch_grid, \
     preprocess_kernel_name
 from trt_infer.geometry import ResizeTransform
-from trt_infer.preprocess import IMAGE_COLOR_ORDERS, check_image
+from trt_infer.preprocess import IMAGE_COLOR_ORDERS, check_image, normalisation
 
 
 class GpuPreprocessor(object):
@@ -33,10 +33,8 @@ class GpuPreprocessor(object):
         self.stream = stream if stream is not None else self.context.stream()
         self.shape = input_spec.shape
         self.dtype = np.dtype(input_spec.dtype)
-        std = np.asarray(input_spec.std, dtype=np.float64)
-        gain = input_spec.scale / std
-        offset = -np.asarray(input_spec.mean, dtype=np.float64) / std
-        self._normalise = tuple(np.float32(v) for v in tuple(gain) + tuple(offset) + tuple(input_spec.pad_value * gain + offset))
+        gain, offset, pad = normalisation(input_spec)
+        self._normalise = tuple(np.float32(value) for value in gain + offset + pad)
         self._module = compile_module(self.context, PREPROCESS_SOURCE)
         self._buffer = None
         self._staging = None

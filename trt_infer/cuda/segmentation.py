@@ -9,7 +9,7 @@ import numpy as np
 
 from trt_infer.cuda.kernels import MASK_ARGS, MASK_TO_IMAGE_ARGS, SEGMENTATION_SOURCE, compile_module, launch_grid
 from trt_infer.overlay import default_palette
-from trt_infer.postprocess.segmentation import SegmentationPostprocessor
+from trt_infer.postprocess.segmentation import SegmentationPostprocessor, valid_crop
 
 PALETTE_SIZE = 256  # uint8 class ids
 
@@ -41,6 +41,15 @@ class GpuSegmentation(object):
         self._module = compile_module(self.context, SEGMENTATION_SOURCE)
         self._buffers = {}
         self.last_colours = None
+
+    @property
+    def device_outputs(self):
+        """The outputs this post-processor reads in place on the GPU (the pipeline keeps them there)."""
+        return (self.output_name,)
+
+    def check_outputs(self, infos):
+        """Called by the pipeline with the model's outputs (name -> TensorInfo): ValueError if unusable."""
+        self.rules.check_outputs(infos)
 
     def __call__(self, outputs, transform):
         mask, image_mask, colours = self.segment(outputs[self.output_name], transform)
@@ -119,18 +128,6 @@ class GpuSegmentation(object):
         if self.colour and self._palette_rows is not None and self._palette_rows < classes:
             raise ValueError("segmentation output {!r} has {} classes but the palette has {} colours; give "
                              "one [r, g, b] per class".format(self.output_name, classes, self._palette_rows))
-
-
-def valid_crop(mask_width, mask_height, transform):
-    """(left, top, width, height) of a mask that holds image content: the letterbox's valid
-    region scaled to the mask's resolution, rounded as the CPU mask_to_image does."""
-    x, y, width, height = transform.valid_region()
-    sx = float(mask_width) / transform.net_width
-    sy = float(mask_height) / transform.net_height
-    left, top = int(round(x * sx)), int(round(y * sy))
-    right = min(mask_width, max(left + 1, int(round((x + width) * sx))))
-    bottom = min(mask_height, max(top + 1, int(round((y + height) * sy))))
-    return left, top, right - left, bottom - top
 
 
 def _padded(palette):

@@ -87,12 +87,18 @@ def mask_to_image(mask, transform):
     """A network-resolution class-id mask in the received image's pixels: the letterbox's valid
     region is cropped (scaled to the mask's resolution when it differs from the input's), then
     resized with nearest neighbour so no class id is invented at borders."""
-    mask_height, mask_width = mask.shape[:2]
+    left, top, width, height = valid_crop(mask.shape[1], mask.shape[0], transform)
+    valid = mask[top:top + height, left:left + width]
+    return cv2.resize(valid, (transform.image_width, transform.image_height), interpolation=cv2.INTER_NEAREST)
+
+
+def valid_crop(mask_width, mask_height, transform):
+    """(left, top, width, height) of the part of a mask that holds image content: the letterbox's
+    valid region scaled to the mask's resolution, at least one pixel. Shared with the GPU path."""
     x, y, width, height = transform.valid_region()
     sx = float(mask_width) / transform.net_width
     sy = float(mask_height) / transform.net_height
     left, top = int(round(x * sx)), int(round(y * sy))
-    right = max(left + 1, int(round((x + width) * sx)))
-    bottom = max(top + 1, int(round((y + height) * sy)))
-    valid = mask[top:bottom, left:right]
-    return cv2.resize(valid, (transform.image_width, transform.image_height), interpolation=cv2.INTER_NEAREST)
+    right = min(mask_width, max(left + 1, int(round((x + width) * sx))))
+    bottom = min(mask_height, max(top + 1, int(round((y + height) * sy))))
+    return left, top, right - left, bottom - top
