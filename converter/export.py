@@ -115,8 +115,13 @@ def _from_keras(source, output, opset, inputs_as_nchw=None, **_):
 
 
 def _from_tflite(source, output, opset, inputs_as_nchw=None, **_):
-    _run_tf2onnx(["--tflite", source, "--opset", str(opset), "--output", output] + _tf2onnx_nchw(inputs_as_nchw),
-                 source)
+    # In-process through tf2onnx's public API: no second TensorFlow start-up.
+    import tf2onnx
+
+    try:
+        tf2onnx.convert.from_tflite(source, opset=opset, inputs_as_nchw=inputs_as_nchw, output_path=output)
+    except Exception as error:  # tf2onnx raises whatever its handlers hit
+        raise ExportError("tf2onnx could not convert {}: {}".format(source, str(error).strip().splitlines()[0]))
 
 
 def _torch_export(module, example, output, opset):

@@ -209,3 +209,9 @@ def test_every_fix_named_by_check_is_a_pass_of_converter_fixes():
     named = set(finding.fix for model in models for finding in check_model(model, "jetson-nano").findings
                 if finding.fix)
     assert named and named <= set(fixes.PASS_NAMES)
+
+
+def test_reduce_sum_takes_axes_as_an_input_already_at_opset_13():
+    model = make_model([helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="total", keepdims=1)],
+                       [tensor("x")], [tensor("y", shape=(1, 3, 1, 1))], [const("axes", [2, 3], np.int64)])
+    assert check_model(model, "jetson-nano").passed
