@@ -67,6 +67,39 @@ def test_infer_on_both_generations_mapped_and_copied(tmp_path, engine_class, ver
     backend.close()
 
 
+@pytest.mark.parametrize("engine_class, version", GENERATIONS)
+def test_device_input_is_used_as_written_and_kept_outputs_stay_on_the_device(tmp_path, engine_class, version):
+    backend, _, cuda = make(tmp_path, engine_class, version, integrated=False)
+    assert backend.cuda_context is cuda.contexts[0]
+    image = np.random.RandomState(2).rand(1, 2, 4, 3).astype(np.float32)
+    device_image = backend.device_input("image")
+    cuda.device_memory[device_image.device_ptr][...] = image   # as a GPU pre-processor writes it
+    cuda.device_memory[backend.device_input("ids").device_ptr][...] = 7
+    outputs = backend.infer(input_on_device=True, keep_on_device=["boxes"])
+    assert outputs["boxes"] is backend.device_output("boxes")
+    np.testing.assert_allclose(cuda.device_memory[outputs["boxes"].device_ptr],
+                               image.reshape(1, 4, 6)[:, :, :4] * 10.0, rtol=1e-6)
+    assert not outputs["boxes"].host.any()                     # not downloaded
+    np.testing.assert_array_equal(outputs["total"], 8)
+    assert not backend.input_buffer("image").any()             # the host input was never involved
+    assert cuda.stream_log == [("execute", backend.stream.handle), ("dtoh", backend.stream.handle),
+                               ("sync", backend.stream.handle)]
+
+
+def test_device_options_are_checked(tmp_path):
+    backend, _, _ = make(tmp_path, integrated=False)
+    with pytest.raises(ValueError, match=r"infer\(input_on_device=True\) runs on what is already in the device buffers"):
+        backend.infer({"ids": np.ones((1, 4), np.int32)}, input_on_device=True)
+    with pytest.raises(KeyError, match="no output named 'logits'"):
+        backend.infer(keep_on_device=["logits"])
+    with pytest.raises(KeyError, match="no input named 'boxes'"):
+        backend.device_input("boxes")
+    backend.close()
+    assert backend.cuda_context is None
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.device_output("boxes")
+
+
 def test_buffers_are_allocated_once(tmp_path):
     backend, _, cuda = make(tmp_path)
     buffers = len(cuda.contexts[0].buffers)
