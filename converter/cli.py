@@ -289,12 +289,24 @@ def _all(args):
         steps.append((name, status, "{} ({:.1f} s)".format(detail, time.time() - started)))
         _log("all: {}: {} - {}".format(name, status, detail))
 
-    started = time.time()
-    exported = _run_export(args, target, stem + ".onnx")
-    step("export", "ok", exported, started)
+    def print_summary():
+        if args.json:
+            print(to_json({"target": target.name, "steps": [dict(zip(("step", "status", "detail"), row))
+                                                              for row in steps]}))
+        else:
+            print(summary_table(steps))
 
     started = time.time()
-    fixed_path, verify_path, reports = _fix_for_all(args, target, spec, exported, stem)
+    try:
+        exported = _run_export(args, target, stem + ".onnx")
+        step("export", "ok", exported, started)
+        started = time.time()
+        fixed_path, verify_path, reports = _fix_for_all(args, target, spec, exported, stem)
+    except (ValueError, OSError, RuntimeError) as error:
+        # The step that raised is the one after the last recorded; its message says what to change.
+        step("fix" if steps else "export", "FAILED", str(error), started)
+        print_summary()
+        return EXIT_FAILED
     step("fix", "ok", "{} change(s) -> {}".format(len(reports), fixed_path), started)
 
     started = time.time()
@@ -330,11 +342,7 @@ def _all(args):
             step("build", "FAILED", str(error).splitlines()[0], started)
             steps_ok = False
 
-    if args.json:
-        print(to_json({"target": target.name, "steps": [dict(zip(("step", "status", "detail"), row))
-                                                          for row in steps]}))
-    else:
-        print(summary_table(steps))
+    print_summary()
     return EXIT_OK if steps_ok else EXIT_FAILED
 
 
