@@ -200,7 +200,8 @@ def _check_io(graph, target, shapes):
                                     advice="read it as {} in the runtime".format(
                                         "int32" if dtype == "INT64" else "float32"),
                                     severity=WARNING))
-        if role == "input" and value.name not in shapes:
+        profiled = value.name in shapes or (None in shapes and len(graph.graph_inputs) == 1)
+        if role == "input" and not profiled:
             dims = [dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or "?") for dim in tensor_type.shape.dim]
             dynamic = [dim for dim in dims if not isinstance(dim, int) or dim <= 0]
             if dynamic:

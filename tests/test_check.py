@@ -160,6 +160,7 @@ def test_dynamic_input_needs_static_shapes_on_the_nano_and_a_profile_elsewhere()
     assert only(check_model(model, "trt10"), "dynamic_shape").severity == WARNING
     assert check_model(model, "trt10").passed
     assert check_model(model, "jetson-nano", shapes={"x": [1, 3, 8, 8]}).passed
+    assert check_model(model, "jetson-nano", shapes={None: [1, 3, 8, 8]}).passed
 
 
 def nms_model(op, **attributes):
