@@ -337,8 +337,9 @@ def test_blazeface_on_the_gpu_path_finds_the_cpu_paths_faces(cuda_context, photo
         assert len(result.detections) == len(expected.detections) == (0 if name == "chelsea" else 1), name
         scale = max(image.shape[:2]) / 128.0                # one network pixel in image pixels
         np.testing.assert_allclose(result.detections.boxes, expected.detections.boxes, atol=scale, err_msg=name)
-        np.testing.assert_allclose(result.detections.keypoints, expected.detections.keypoints, atol=scale,
-                                   err_msg=name)
+        if len(expected.detections):
+            np.testing.assert_allclose(result.detections.keypoints, expected.detections.keypoints, atol=scale,
+                                       err_msg=name)
         np.testing.assert_allclose(result.detections.scores, expected.detections.scores, atol=0.02, err_msg=name)
         assert sorted(result.timings) == sorted(STAGES)
     assert gpu.backend.calls[-1] == (True, ())              # the device input was used as written
