@@ -73,8 +73,9 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
         exporters[source_format](source, partial, opset, inputs_as_nchw=inputs_as_nchw, input_shapes=input_shapes)
         _finish(partial, output, input_names, input_shapes)
     finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        for leftover in (partial, partial + ".data"):   # torch's dynamo exporter writes weights beside it
+            if os.path.exists(leftover):
+                os.remove(leftover)
     return output
 
 

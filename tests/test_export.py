@@ -140,6 +140,7 @@ def test_torch_entry_point_exports_at_the_targets_opset(tmp_path, entry_point, t
     output = export(entry_point + ":make", str(tmp_path / "net.onnx"), target, opset=opset if opset != 13 else None,
                     log=lambda message: None)
     assert opset_of(output) == opset
+    assert sorted(os.listdir(str(tmp_path))) == ["net.onnx", "net.py"]   # no partial or external-data leftovers
     example, expected = torch_reference(entry_point)
     np.testing.assert_allclose(run_onnx(output, {"input": example})[0], expected, atol=1e-5)
 

@@ -163,7 +163,8 @@ def build_torch_default_export(path):
     spec.loader.exec_module(module)
     net, example = module.make()
     batch = torch.export.Dim("batch")
-    torch.onnx.export(net, (example,), path, input_names=["image"], dynamic_shapes={"x": {0: batch}})
+    torch.onnx.export(net, (example,), path, input_names=["image"], dynamic_shapes={"x": {0: batch}},
+                      external_data=False)
 
 
 def run_convert(*argv):
