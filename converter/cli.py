@@ -120,6 +120,11 @@ def main(argv=None):
                 "all": _all, "inspect": _inspect}
     try:
         return handlers[args.command](args)
+    except ImportError as error:
+        _log("convert {}: error: {}; `convert {}` runs on a host with the conversion tools "
+             "(pip install -r tools/requirements-host.txt); only `convert build` runs on the device".format(
+                 args.command, error, args.command))
+        return EXIT_ERROR
     except (ValueError, OSError, RuntimeError) as error:
         # ExportError, VerifyError, FixError, SpecError, UnknownTarget are ValueErrors; missing files OSErrors.
         _log("convert {}: error: {}".format(args.command, error))
