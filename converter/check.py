@@ -210,7 +210,7 @@ def _check_io(graph, target, shapes):
                                         "profile for them, and shapes computed from them at build time often "
                                         "fail on TensorRT {}".format(dims, target.tensorrt[1]),
                                         fix="static_shapes",
-                                        advice="or give `convert build` a profile for {}".format(value.name),
+                                        advice="or give `convert build --profile {}:MIN/OPT/MAX`".format(value.name),
                                         severity=ERROR if target.static_shapes_required else WARNING))
     return findings
 
