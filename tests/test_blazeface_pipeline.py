@@ -1,16 +1,9 @@
 """BlazeFace end to end: MediaPipe's real model (TFLite -> ONNX by tf2onnx), the Pipeline with the
 ONNX Runtime backend, checked against an independent detector: OpenCV's bundled frontal-face
 Haar cascade (Viola-Jones), which shares nothing with the network.
-
-OpenCV 5 no longer has CascadeClassifier; the cascade then runs in the project's Python 3.6
-environment (.venv36, OpenCV 4.6, made by tools/setup_env.sh) on the same pixels.
 """
 import importlib.util
-import json
 import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import pytest
@@ -21,6 +14,7 @@ if importlib.util.find_spec("tf2onnx") is None:  # not imported here: it pulls i
 pytest.importorskip("yaml", reason="model specs are YAML")
 pytest.importorskip("skimage", reason="test images come from scikit-image")
 
+from tests.support.faces import independent_face_boxes, iou  # noqa: E402
 from tests.support.models import REPO_ROOT, sample_image_bgr, tflite_to_onnx  # noqa: E402
 from trt_infer.backends import load_backend  # noqa: E402
 from trt_infer.pipeline import Pipeline  # noqa: E402
@@ -29,42 +23,6 @@ from trt_infer.spec import ModelSpec, load_spec  # noqa: E402
 pytestmark = pytest.mark.slow  # first run converts the model (about 10 s), later runs use the cache
 
 SPEC_PATH = os.path.join(REPO_ROOT, "config", "models", "blazeface.yaml")
-HAAR_SCRIPT = """
-import json, sys
-import cv2, numpy as np
-image = np.load(sys.argv[1])
-cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-faces = cascade.detectMultiScale(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), scaleFactor=1.1, minNeighbors=5,
-                                 minSize=(40, 40))
-print(json.dumps([[int(v) for v in face] for face in faces]))
-"""
-
-
-def haar_faces(image_bgr):
-    """x1, y1, x2, y2 boxes of OpenCV's Haar cascade on the image."""
-    import cv2
-
-    if hasattr(cv2, "CascadeClassifier"):
-        python = sys.executable
-    else:
-        python = os.path.join(REPO_ROOT, ".venv36", "bin", "python")
-        if not os.path.isfile(python):
-            pytest.skip("this OpenCV ({}) has no CascadeClassifier and .venv36 (OpenCV 4.6) is missing; "
-                        "run tools/setup_env.sh".format(cv2.__version__))
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "image.npy")
-        np.save(path, image_bgr)
-        out = subprocess.check_output([python, "-c", HAAR_SCRIPT, path])
-    return [[x, y, x + w, y + h] for x, y, w, h in json.loads(out.decode())]
-
-
-def iou(a, b):
-    width = max(min(a[2], b[2]) - max(a[0], b[0]), 0)
-    height = max(min(a[3], b[3]) - max(a[1], b[1]), 0)
-    inter = width * height
-    return inter / float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 @pytest.fixture(scope="module")
 def backend():
     with load_backend(tflite_to_onnx("blazeface")) as loaded:
@@ -96,7 +54,7 @@ def test_astronaut_has_one_face_where_the_haar_cascade_finds_it(pipelines):
     detections = result.detections
     assert len(detections) == 1, detections.boxes
     face = detections.boxes[0].tolist()
-    haar = haar_faces(image)
+    haar = independent_face_boxes(image)
     assert len(haar) == 1, "the Haar cascade should find exactly one face on astronaut: {}".format(haar)
     assert iou(face, haar[0]) >= 0.5, (face, haar[0])
     assert detections.class_ids.tolist() == [0] and pipelines["letterbox"].spec.labels[0] == "face"

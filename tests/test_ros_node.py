@@ -18,7 +18,8 @@ pytest.importorskip("rclpy", reason="needs rclpy (the host .venv has the ROS 2 K
 pytest.importorskip("onnxruntime", reason="the node runs BlazeFace on ONNX Runtime here")
 
 from tests.support import ros_env  # noqa: E402
-from tests.support.models import tflite_to_onnx  # noqa: E402
+from tests.support.faces import independent_face_boxes, iou  # noqa: E402
+from tests.support.models import sample_image_bgr, tflite_to_onnx  # noqa: E402
 from tests.support.ros_probe import RECEIVED  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -118,24 +119,10 @@ def header_key(header):
 
 
 def reference_face_box():
-    """The face in `astronaut` by an independent detector: scikit-image's LBP cascade."""
-    import skimage.data
-    import skimage.feature
-
-    cascade = skimage.feature.Cascade(skimage.data.lbp_frontal_face_cascade_filename())
-    faces = cascade.detect_multi_scale(img=skimage.data.astronaut(), scale_factor=1.2, step_ratio=1,
-                                       min_size=(60, 60), max_size=(200, 200))
+    """The face in `astronaut` by an independent detector (OpenCV's Haar cascade)."""
+    faces = independent_face_boxes(sample_image_bgr("astronaut"))
     assert len(faces) == 1, faces
-    face = faces[0]
-    return face["c"], face["r"], face["c"] + face["width"], face["r"] + face["height"]
-
-
-def iou(first, second):
-    width = min(first[2], second[2]) - max(first[0], second[0])
-    height = min(first[3], second[3]) - max(first[1], second[1])
-    inter = max(width, 0) * max(height, 0)
-    area = lambda box: (box[2] - box[0]) * (box[3] - box[1])  # noqa: E731
-    return inter / float(area(first) + area(second) - inter)
+    return faces[0]
 
 
 def box_of(detection, layout):
@@ -158,7 +145,7 @@ def check_face(message, sent, layout):
     box, class_id, score = box_of(detection, layout)
     assert class_id == "face" and score > 0.5
     overlap = iou(box, reference_face_box())
-    assert overlap >= 0.5, "box {} vs the LBP cascade's {}: IoU {:.2f}".format(box, reference_face_box(), overlap)
+    assert overlap >= 0.5, "box {} vs the Haar cascade's {}: IoU {:.2f}".format(box, reference_face_box(), overlap)
 
 
 def test_face_is_found_with_the_input_header_from_a_best_effort_camera(node, humble):

@@ -3,6 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.support.faces import independent_face_boxes
 from trt_infer.geometry import ResizeTransform
 from trt_infer.postprocess.segmentation import SegmentationPostprocessor, mask_to_image
 from trt_infer.spec import ModelSpec
@@ -76,18 +77,11 @@ def test_mask_to_image_scales_the_valid_region_to_a_smaller_output():
 
 
 def face_box(image_bgr):
-    """The largest frontal face found by scikit-image's bundled LBP cascade: (x, y, w, h).
-
-    An independent detector (OpenCV 5 wheels no longer carry the Haar cascade classifier)."""
-    import skimage.data
-    import skimage.feature
-
-    detector = skimage.feature.Cascade(skimage.data.lbp_frontal_face_cascade_filename())
-    faces = detector.detect_multi_scale(img=np.ascontiguousarray(image_bgr[:, :, ::-1]), scale_factor=1.2,
-                                        step_ratio=1, min_size=(60, 60), max_size=(240, 240))
+    """The largest face found by an independent detector (OpenCV's Haar cascade): (x, y, w, h)."""
+    faces = independent_face_boxes(image_bgr)
     assert len(faces) >= 1, "the face cascade found no face"
-    face = max(faces, key=lambda found: found["width"] * found["height"])
-    return face["c"], face["r"], face["width"], face["height"]
+    x1, y1, x2, y2 = faces[0]
+    return x1, y1, x2 - x1, y2 - y1
 
 
 def person_mask_checks(mask, image_bgr):

@@ -9,8 +9,12 @@ cd "$(dirname "$0")/.."
 
 say() { printf '[setup] %s\n' "$*"; }
 
-# pip's own chatter about unreachable extra index locations is noise, not information.
-quiet_pip() { "$@" 2>&1 | { grep -v -e 'is ignored: it is neither' -e '^Looking in' || true; }; }
+ROOT=$PWD
+
+# Runs pip outside the repository: older pips read ./setup.cfg as distutils configuration and would
+# install other packages' scripts into lib/trt_infer. Chatter about unreachable extra index
+# locations is noise, not information.
+quiet_pip() { (cd / && "$@") 2>&1 | { grep -v -e 'is ignored: it is neither' -e '^Looking in' || true; }; }
 
 requirements_digest() { cat "$@" | sha256sum | cut -c1-16; }
 
@@ -40,10 +44,10 @@ setup_host_venv() {
     fi
     [ -x .venv/bin/python ] || "$(host_python)" -m venv .venv
     say "installing the host stack into .venv (a few minutes the first time)"
-    quiet_pip .venv/bin/python -m pip install -q -r tools/requirements-host.txt
+    quiet_pip "$ROOT/.venv/bin/python" -m pip install -q -r "$ROOT/tools/requirements-host.txt"
     # MediaPipe 0.10.21 is installed only for the trained .tflite models it ships; its pins would break
     # the rest of the stack, hence --no-deps.
-    quiet_pip .venv/bin/python -m pip install -q --no-deps mediapipe==0.10.21
+    quiet_pip "$ROOT/.venv/bin/python" -m pip install -q --no-deps mediapipe==0.10.21
     echo "$digest" > .venv/.requirements-digest
 }
 
@@ -60,8 +64,8 @@ setup_nano_venv() {
     fi
     [ -x .venv36/bin/python ] || "$python36" -m venv .venv36
     say "installing the Jetson Nano runtime stack into .venv36"
-    quiet_pip .venv36/bin/python -m pip install -q "pip==21.3.1"
-    quiet_pip .venv36/bin/python -m pip install -q --only-binary=:all: -r tools/requirements-py36.txt
+    quiet_pip "$ROOT/.venv36/bin/python" -m pip install -q "pip==21.3.1"
+    quiet_pip "$ROOT/.venv36/bin/python" -m pip install -q --only-binary=:all: -r "$ROOT/tools/requirements-py36.txt"
     echo "$digest" > .venv36/.requirements-digest
 }
 
