@@ -79,6 +79,11 @@ def fix_convert_opset(graph, target, context):
         converted = onnx.version_converter.convert_version(to_model(graph), target.max_opset)
     except Exception as error:  # RuntimeError/IndexError/... depending on the op it stopped at
         context.log.info("onnx.version_converter stopped (%s); lowering by the op schemas instead", error)
+        try:  # on a copy first: a node that cannot be lowered leaves the whole graph at its opset
+            _lower_by_schema(graph.copy(), opset, target.max_opset)
+        except FixError as blocker:
+            context.note(FixReport("convert_opset", [], "opset {} kept: {}".format(opset, blocker), changed=False))
+            return []
         changed = _lower_by_schema(graph, opset, target.max_opset)
     else:
         before = {node_label(node): node.op for node in graph.nodes}
