@@ -108,7 +108,18 @@ def run_model(name, params_file, onnx_path, images, out_dir):
     if node_status not in (0, -signal.SIGINT) or recorder_status not in (0, -signal.SIGINT):
         raise RuntimeError("trt_infer_node exited with {}, the recorder with {}: see the logs in {}".format(
             node_status, recorder_status, out_dir))
-    return name_frames(out_dir, sent)
+    return name_frames(out_dir, sent, model_labels(params_file))
+
+
+def model_labels(params_file):
+    """The class labels of the model spec that a node params file names."""
+    import yaml
+
+    from trt_infer.spec import load_spec
+
+    with open(os.path.join(REPO_ROOT, params_file)) as handle:
+        parameters = yaml.safe_load(handle)["/**"]["ros__parameters"]
+    return load_spec(os.path.join(REPO_ROOT, parameters["model_spec"])).labels
 
 
 def read_stamps(stream, images, sent):
@@ -137,7 +148,7 @@ def answered_every_image(out_dir, images, sent):
     return set(images) <= {image for stamp, image in list(sent) if stamp in answered}
 
 
-def name_frames(out_dir, sent):
+def name_frames(out_dir, sent, labels):
     """The first answered frame of each image, its files named after the image; the rest is removed."""
     recorded = recorded_frames(out_dir)
     by_stamp = {frame["stamp"]: frame for frame in recorded["frames"]}
@@ -152,7 +163,7 @@ def name_frames(out_dir, sent):
             os.replace(os.path.join(out_dir, file_name), os.path.join(out_dir, named))
             frame["files"][kind] = named
         frame["image"] = image
-        frame["result"] = describe(frame)
+        frame["result"] = describe(frame, labels)
         frames[image] = frame
     for frame in by_stamp.values():
         for file_name in frame["files"].values():
@@ -164,13 +175,13 @@ def name_frames(out_dir, sent):
     return record
 
 
-def describe(frame):
+def describe(frame, labels):
     """One line for the summary table: what the node found in this frame."""
     if "mask_classes" in frame:
         total = float(sum(frame["mask_classes"].values()))
-        shares = ", ".join("class {}: {:.0%}".format(value, count / total)
+        shares = ", ".join("{} {:.0%}".format(labels[int(value)], count / total)
                            for value, count in sorted(frame["mask_classes"].items()))
-        return "mask " + shares
+        return "mask: " + shares
     detections = frame.get("detections", [])
     if not detections:
         return "no detections"
@@ -191,6 +202,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "output", "demo"))
     parser.add_argument("--images", default=DEFAULT_IMAGES, help="scikit-image sample names, comma separated")
+    parser.add_argument("--readme-pictures", action="store_true",
+                        help="also refresh the README's pictures (docs/images) from this run's overlays")
     args = parser.parse_args(argv)
     images = [name for name in args.images.split(",") if name]
     out = os.path.abspath(args.out)
@@ -202,7 +215,27 @@ def main(argv=None):
         onnx_path = convert(name, os.path.join(out, "models", name))
         summary[name] = run_model(name, params_file, onnx_path, images, os.path.join(out, name))
     write_summary(out, summary, images, time.time() - started)
+    if args.readme_pictures:
+        write_readme_pictures(out)
     return 0
+
+
+README_PICTURES = [("blazeface", "astronaut"), ("blazeface", "camera"),
+                   ("selfie_segmentation", "astronaut"), ("selfie_segmentation", "camera")]
+
+
+def write_readme_pictures(out, width=320):
+    import cv2
+
+    folder = os.path.join(REPO_ROOT, "docs", "images")
+    os.makedirs(folder, exist_ok=True)
+    for model, image in README_PICTURES:
+        overlay = cv2.imread(os.path.join(out, model, image + "_overlay.png"))
+        height = width * overlay.shape[0] // overlay.shape[1]
+        path = os.path.join(folder, "{}_{}.jpg".format(model.split("_")[0], image))
+        cv2.imwrite(path, cv2.resize(overlay, (width, height), interpolation=cv2.INTER_AREA),
+                    [cv2.IMWRITE_JPEG_QUALITY, 85])
+        say("README picture " + os.path.relpath(path, REPO_ROOT))
 
 
 def write_summary(out, summary, images, seconds):
