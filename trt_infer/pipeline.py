@@ -26,7 +26,8 @@ class Pipeline(object):
     input is written straight into the engine's device input, and segmentation logits are read in
     place so only the masks come back. `self.processing` says which was chosen.
     preprocessor, postprocessor: stages to use instead of the ones the spec and processing
-    select; a GPU pre-processor is called with the backend's device input buffer as `out`.
+    select; a GPU pre-processor is called with the backend's device input buffer as `out` and
+    queues its work on `backend.stream`.
     """
 
     def __init__(self, spec, backend, postprocessor=None, processing="auto", preprocessor=None):
