@@ -77,12 +77,8 @@ def open_backend(settings, spec, log):
         return load_backend(onnx, "onnxruntime")
     if not engine or not os.path.isfile(engine):
         engine = _engine_from_cache(settings, spec, engine, log)
-    from trt_infer.engine_cache import check_engine
-    from trt_infer.backends.tensorrt_api import import_tensorrt, trt_version
-    from trt_infer.engine_cache import gpu_identity
-
-    check_engine(engine, trt_version(import_tensorrt()), gpu_identity(), log=log)
-    return load_backend(engine, "tensorrt")
+    # the backend checks the engine's sidecar against the running TensorRT and GPU before loading it
+    return load_backend(engine, "tensorrt", spec=spec, log=log)
 
 
 def _engine_from_cache(settings, spec, engine, log):
