@@ -68,7 +68,7 @@ def node_section(out, seconds):
     shutil.copy(os.path.join(out, "latency.png"), os.path.join(FIGURES, "node_latency.png"))
     relay, node, inference = results["relay"], results["node"], results["inference"]
     lines = ["## Node overhead (ros2_benchmark style)", "",
-             "Machine: {cpu}, {cpu_count} cores, Python {python}. ".format(**machine) +
+             "Machine: {cpu}, {cores} cores, Python {python}. ".format(**machine) +
              "Command: `{}` (MediaPipe BlazeFace, ONNX Runtime on the CPU, Fast DDS on loopback). "
              "Date: {}. {} Hz, {}, {} images, {} s per rate.".format(
                  command.replace(onnx_path, "blazeface.fixed.onnx").replace(out, "OUT"), today(),
@@ -102,7 +102,7 @@ def gpu_section(out):
     results = load(committed)
     machine = results["machine"]
     lines = ["## GPU pre-processing (fused CUDA kernel)", "",
-             "Machine: {gpu} (sm {compute_capability}), {cpu_cores} x {cpu}; Python {python}, OpenCV {opencv}, "
+             "Machine: {gpu} (sm {compute_capability}), {cores} x {cpu}; Python {python}, OpenCV {opencv}, "
              "pycuda {pycuda}. ".format(**machine) +
              "Command: `{}`. Date: {}. Network input: {}.".format(
                  results["command"], results["date"][:10], results["network_input"]), "",

@@ -16,11 +16,12 @@ Prints the machine, then the table; writes bench.json and bench.md into --out.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
+
+from trt_infer import benchmarking
 
 DEFAULT_OUT = os.path.join("output", "bench")
 SSD_SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -28,18 +29,10 @@ SSD_SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def machine():
-    """CPU model, cores and library versions, as printed and stored with the figures."""
+    """The machine and the library versions, as printed and stored with the figures."""
     import cv2
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except (IOError, OSError):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "opencv": cv2.__version__, "platform": platform.platform()}
+    return benchmarking.machine(opencv=cv2.__version__)
 
 
 def time_calls(function, iterations, warmup=10):

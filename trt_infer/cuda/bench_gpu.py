@@ -19,11 +19,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
+
+from trt_infer import benchmarking
 
 SIZES = ((1920, 1080), (640, 480))
 NET = 300
@@ -184,18 +185,13 @@ def torch_rows(image, repeats):
 
 
 def machine(context):
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except (IOError, OSError):
-        pass
+    import cv2
+    import pycuda
     import pycuda.driver as cuda
-    return {"gpu": context.name, "compute_capability": "{}.{}".format(*context.compute_capability),
-            "cuda_driver": cuda.get_driver_version(), "cpu": cpu, "cpu_cores": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "opencv": __import__("cv2").__version__, "pycuda": __import__("pycuda").VERSION_TEXT}
+
+    return benchmarking.machine(gpu=context.name, compute_capability="{}.{}".format(*context.compute_capability),
+                                cuda_driver=cuda.get_driver_version(), opencv=cv2.__version__,
+                                pycuda=pycuda.VERSION_TEXT)
 
 
 def run(out_dir, repeats):
@@ -231,7 +227,7 @@ def report(result, out_dir):
     info = result["machine"]
     lines = ["# GPU pre-processing benchmark", "",
              "{} (sm {}), {} x {}, {}; Python {}, OpenCV {}, pycuda {}, PyTorch {}.".format(
-                 info["gpu"], info["compute_capability"], info["cpu_cores"], info["cpu"], result["date"],
+                 info["gpu"], info["compute_capability"], info["cores"], info["cpu"], result["date"],
                  info["python"], info["opencv"], info["pycuda"], result["rows"][0].get("torch", "-")),
              "", "Command: `{}`. Network input: {}. Medians of {} runs; device copy bandwidth {:.0f} GB/s "
              "(read + written).".format(result["command"], result["network_input"], result["repeats"],

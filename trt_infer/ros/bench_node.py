@@ -14,7 +14,6 @@ latency.png under --out and prints the table.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -22,21 +21,11 @@ import time
 
 import numpy as np
 
+from trt_infer import benchmarking
+
 WIDTH, HEIGHT = 640, 480
 PEAK_RATES = (30, 60, 90, 120, 180, 240, 320)
 DROP_LIMIT = 0.05
-
-
-def machine():
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except (IOError, OSError):
-        pass
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-            "cpu_count": os.cpu_count()}
 
 
 def relay_main(reliability):
@@ -172,7 +161,7 @@ def run_benchmark(args):
     from trt_infer.ros.replay import skimage_frame
 
     frame = skimage_frame("astronaut")
-    results = {"machine": machine(), "rate_hz": args.rate, "reliability": args.reliability, "seconds": args.seconds, "image": "640x480 bgr8",
+    results = {"machine": benchmarking.machine(), "rate_hz": args.rate, "reliability": args.reliability, "seconds": args.seconds, "image": "640x480 bgr8",
                "inference": bare_inference(args.config, args.onnx, frame)}
     rclpy.init()
     node = rclpy.create_node("bench_node_driver")
