@@ -20,22 +20,14 @@ pytest.importorskip("onnxruntime", reason="the node runs BlazeFace on ONNX Runti
 from tests.support import ros_env  # noqa: E402
 from tests.support.faces import independent_face_boxes, iou  # noqa: E402
 from tests.support.models import sample_image_bgr, tflite_to_onnx  # noqa: E402
-from tests.support.ros_probe import RECEIVED  # noqa: E402
+from tests.support.ros_node import (REPO_ROOT, environment, header_key, latched_labels, replay,  # noqa: E402
+                                    send_and_receive, set_parameter, start_node, statistics, stop_node)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DETECTIONS = "vision_msgs/msg/Detection2DArray"
-STARTED = "subscribed to"
+DETECTOR = "config/detector.yaml"
 FLOOD_LATENCY_BOUND_MS = 500.0   # the newest-frame design keeps it near 2 x processing time
 FLOOD_RSS_MARGIN_MB = 30.0
-
-
-def _environment(layout):
-    try:
-        return ros_env.ros_environment(layout)
-    except RuntimeError as error:  # a layout that tools/build_vision_msgs.sh has not built
-        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")
@@ -44,78 +36,16 @@ def blazeface_onnx():
     return tflite_to_onnx("blazeface")
 
 
-def start_node(env, onnx_path, *extra):
-    process = ros_env.start_module(
-        "trt_infer.ros.node", "--ros-args", "--params-file", "config/detector.yaml",
-        "-p", "onnx_path:=" + onnx_path, "-p", "backend:=onnxruntime", "-p", "statistics_period:=0.5", *extra, env=env)
-    deadline = time.monotonic() + 30
-    while STARTED not in process.output:
-        if process.returncode is not None or time.monotonic() > deadline:
-            process.stop()
-            raise AssertionError("the node did not start:\n" + process.output)
-        time.sleep(0.1)
-    return process
-
-
-def stop_node(process):
-    status = process.stop()
-    assert status == 0, "the node exited with {} on SIGINT:\n{}".format(status, process.output)
-    assert "Traceback" not in process.output, process.output
-
-
 @pytest.fixture(scope="module")
 def humble():
-    return _environment("humble")
+    return environment("humble")
 
 
 @pytest.fixture(scope="module")
 def node(humble, blazeface_onnx):
-    process = start_node(humble, blazeface_onnx)
+    process = start_node(humble, DETECTOR, blazeface_onnx)
     yield process
     stop_node(process)
-
-
-def listen(env, message_type, topic, count=1, timeout=20):
-    return ros_env.start_module("tests.support.ros_probe", "receive", message_type, topic, "--count", count,
-                                "--timeout", timeout, env=env)
-
-
-def received(listener, timeout=30):
-    status = listener.wait(timeout)
-    assert status == 0, listener.output
-    return [json.loads(line[len(RECEIVED):]) for line in listener.output.splitlines() if line.startswith(RECEIVED)]
-
-
-def _stamps(output):
-    return [(int(sec), int(nanosec), frame_id) for sec, nanosec, frame_id in
-            re.findall(r"^stamp (\d+) (\d+) (\S+)$", output, re.M)]
-
-
-def replay(env, *args):
-    """Run the replay tool to the end; the (sec, nanosec, frame_id) of every image it sent."""
-    result = subprocess.run([sys.executable, "-m", "trt_infer.ros.replay", "--print-stamps"] + [str(a) for a in args],
-                            env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True, timeout=120)
-    assert result.returncode == 0, result.stdout
-    return _stamps(result.stdout)
-
-
-def send_and_receive(env, source, *replay_args, **listen_args):
-    """Replay `source` in a loop at 5 Hz until the listener has its messages: processes start and
-    discover each other at their own pace, so nothing is assumed about who is ready first."""
-    listener = listen(env, listen_args.pop("message_type", DETECTIONS), listen_args.pop("topic", "/detections"),
-                      **listen_args)
-    sender = ros_env.start_module("trt_infer.ros.replay", source, "--print-stamps", "--loop", "--rate", 5,
-                                  "--count", 150, *replay_args, env=env)
-    try:
-        messages = received(listener)
-    finally:
-        sender.stop()
-    return _stamps(sender.output), messages
-
-
-def header_key(header):
-    return header["stamp"]["sec"], header["stamp"]["nanosec"], header["frame_id"]
 
 
 def reference_face_box():
@@ -164,28 +94,9 @@ def test_a_reliable_publisher_connects_too(node, humble):
     check_face(messages[0], sent, "humble")
 
 
-LATCHED_LISTENER = """
-import rclpy
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
-from vision_msgs.msg import LabelInfo
-rclpy.init()
-node = rclpy.create_node("late_listener")
-got = []
-qos = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
-node.create_subscription(LabelInfo, "/label_info", got.append, qos)
-for _ in range(200):
-    if got:
-        break
-    rclpy.spin_once(node, timeout_sec=0.1)
-print("LABELS", [entry.class_name for entry in got[0].class_map] if got else None)
-"""
-
-
 def test_labels_reach_a_late_subscriber(node, humble):
     # The node published LabelInfo once at start; a transient-local subscriber still gets it.
-    result = subprocess.run([sys.executable, "-c", LATCHED_LISTENER], env=humble, cwd=REPO_ROOT, timeout=60,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-    assert "LABELS ['face']" in result.stdout, result.stdout
+    assert latched_labels(humble) == ["face"]
 
 
 BAD_FRAMES = [
@@ -220,11 +131,6 @@ def _rss_mb(pid):
         return int(re.search(r"VmRSS:\s+(\d+) kB", handle.read()).group(1)) / 1024.0
 
 
-def _statistics(env):
-    status = received(listen(env, "diagnostic_msgs/msg/DiagnosticStatus", "/statistics"))[0]
-    return {value["key"]: float(value["value"]) for value in status["values"]}
-
-
 def test_flood_keeps_latency_bounded_and_memory_flat(node, humble):
     if not os.path.isdir("/proc/{}".format(node.pid)):
         pytest.skip("needs /proc to read the node's memory")
@@ -234,7 +140,7 @@ def test_flood_keeps_latency_bounded_and_memory_flat(node, humble):
     replay(humble, "skimage:astronaut", "--size", "640x480", "--rate", flood_rate, "--count", flood_rate * seconds,
            "--loop")
     after = _rss_mb(node.pid)
-    stats = _statistics(humble)
+    stats = statistics(humble)
     print("flood at {} Hz for {} s: node processed at {:.1f} Hz, latency median {:.1f} ms p95 {:.1f} ms max {:.1f} "
           "ms, dropped {:.0f} of {:.0f} received, RSS {:.1f} -> {:.1f} MB".format(
               flood_rate, seconds, stats.get("rate_hz", 0), stats["latency_ms_median"], stats["latency_ms_p95"],
@@ -242,30 +148,6 @@ def test_flood_keeps_latency_bounded_and_memory_flat(node, humble):
     assert stats["frames_dropped"] > 0, "the flood did not overload the node; raise flood_rate"
     assert stats["latency_ms_max"] < FLOOD_LATENCY_BOUND_MS, stats
     assert after - before < FLOOD_RSS_MARGIN_MB
-
-
-def _set_parameter_script(name, value):
-    return """
-import sys, rclpy
-from rcl_interfaces.srv import SetParameters
-from rclpy.parameter import Parameter
-rclpy.init()
-node = rclpy.create_node("set_parameter")
-client = node.create_client(SetParameters, "/trt_infer/set_parameters")
-assert client.wait_for_service(timeout_sec=10), "no parameter service"
-future = client.call_async(SetParameters.Request(parameters=[Parameter({!r}, value={!r}).to_parameter_msg()]))
-rclpy.spin_until_future_complete(node, future, timeout_sec=10)
-result = future.result().results[0]
-print("RESULT", result.successful, result.reason)
-""".format(name, value)
-
-
-def set_parameter(env, name, value):
-    result = subprocess.run([sys.executable, "-c", _set_parameter_script(name, value)], env=env, cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
-    found = re.search(r"^RESULT (True|False) ?(.*)$", result.stdout, re.M)
-    assert found, result.stdout
-    return found.group(1) == "True", found.group(2)
 
 
 def test_threshold_changes_take_effect_and_bad_values_are_refused(node, humble):
@@ -284,8 +166,8 @@ def test_threshold_changes_take_effect_and_bad_values_are_refused(node, humble):
 
 @pytest.mark.parametrize("layout", ["foxy", "galactic"])
 def test_older_vision_msgs_layouts_are_filled(layout, blazeface_onnx):
-    env = _environment(layout)
-    process = start_node(env, blazeface_onnx)
+    env = environment(layout)
+    process = start_node(env, DETECTOR, blazeface_onnx)
     try:
         assert "vision_msgs layout: " + layout in process.output
         sent, messages = send_and_receive(env, "skimage:astronaut")
@@ -302,7 +184,7 @@ def test_older_vision_msgs_layouts_are_filled(layout, blazeface_onnx):
 ])
 def test_start_up_errors_name_the_problem_and_exit_non_zero(humble, blazeface_onnx, override, words):
     result = subprocess.run([sys.executable, "-m", "trt_infer.ros.node", "--ros-args", "--params-file",
-                             "config/detector.yaml", "-p", "onnx_path:=" + blazeface_onnx, "-p", override],
+                             DETECTOR, "-p", "onnx_path:=" + blazeface_onnx, "-p", override],
                             env=humble, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True, timeout=60)
     assert result.returncode == 1, result.stdout

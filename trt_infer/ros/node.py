@@ -1,4 +1,4 @@
-"""trt_infer_node: camera images in, vision_msgs detections / masks / overlay / statistics out.
+"""trt_infer_node: camera images in, vision_msgs detections or classes / masks / overlay / statistics out.
 
     ros2 run trt_infer trt_infer_node --ros-args --params-file config/detector.yaml
     python -m trt_infer.ros.node --ros-args --params-file config/detector.yaml
@@ -191,34 +191,49 @@ class InferenceNode(Node):
         from sensor_msgs.msg import Image
 
         self.Image = Image
-        self.detections_pub = self.mask_pub = self.color_pub = None
+        self.detections_pub = self.classification_pub = self.mask_pub = self.color_pub = None
+        # segmentation needs vision_msgs only for LabelInfo; the other tasks publish vision_msgs results
+        self.vision = self._vision_messages(required=self.spec.task != "segmentation")
         if self.spec.task in DETECTION_TASKS:
-            self._create_detection_publishers()
-        if self.spec.task == "segmentation":
+            self.detections_pub = self.create_publisher(self.vision.msg.Detection2DArray, "detections", result_qos())
+        elif self.spec.task == "classification":
+            self.classification_pub = self.create_publisher(self.vision.classification_type, "classification",
+                                                            result_qos())
+            self.get_logger().info("classification published as vision_msgs/{}".format(
+                self.vision.classification_type.__name__))
+        elif self.spec.task == "segmentation":
             self.mask_pub = self.create_publisher(Image, "segmentation/mask", result_qos())
             self.color_pub = self.create_publisher(Image, "segmentation/color", result_qos())
+            self.stats.count("color_published", 0)
+        self._publish_labels()
         self.overlay_pub = self.create_publisher(Image, "overlay", result_qos())
+        self.stats.count("overlay_published", 0)
         self.statistics_pub = self.create_publisher(DiagnosticStatus, "statistics", result_qos())
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos())
 
-    def _create_detection_publishers(self):
+    def _vision_messages(self, required):
         from trt_infer.ros.vision_msgs_compat import VisionMessages
 
         try:
-            self.vision = VisionMessages()
+            vision = VisionMessages()
         except ImportError as error:
-            raise StartupError("task {} publishes vision_msgs/Detection2DArray: {}".format(self.spec.task, error))
-        self.detections_pub = self.create_publisher(self.vision.msg.Detection2DArray, "detections", result_qos())
-        from std_msgs.msg import Header
+            if required:
+                raise StartupError("task {} publishes vision_msgs messages: {}".format(self.spec.task, error))
+            return None
+        self.get_logger().info("vision_msgs layout: {}".format(vision.layout))
+        return vision
 
-        info = self.vision.label_info(Header(frame_id=""), self.spec.labels, self.settings["score_threshold"])
+    def _publish_labels(self):
+        """The label table, latched: vision_msgs/LabelInfo where it exists, else a JSON list on `labels`."""
+        from std_msgs.msg import Header, String
+
+        info = None
+        if self.vision is not None:
+            info = self.vision.label_info(Header(frame_id=""), self.spec.labels, self.settings["score_threshold"])
         if info is not None:
             self.create_publisher(type(info), "label_info", latched_qos()).publish(info)
         else:
-            from std_msgs.msg import String
-
             self.create_publisher(String, "labels", latched_qos()).publish(String(data=json.dumps(self.spec.labels)))
-        self.get_logger().info("vision_msgs layout: {}".format(self.vision.layout))
 
     def _create_subscription(self):
         depth, reliability = self.settings["input_depth"], self.settings["input_reliability"]
@@ -263,6 +278,8 @@ class InferenceNode(Node):
         header = msg.header
         if self.detections_pub is not None:
             self._publish_detections(header, result.detections)
+        if self.classification_pub is not None:
+            self._publish_classification(header, result.classes, image.shape)
         if self.mask_pub is not None:
             self._publish_masks(header, result)
         if self.settings["publish_overlay"] and self.overlay_pub.get_subscription_count() > 0:
@@ -276,13 +293,18 @@ class InferenceNode(Node):
         now = self.get_clock().now().nanoseconds
         return (now - (stamp.sec * 1000000000 + stamp.nanosec)) / 1e9
 
+    def _class_id(self, index):
+        """A class index as vision_msgs carries it: decimal text, or the label (class_id_format)."""
+        return self.spec.label(int(index)) if self.settings["class_id_format"] == "label" else str(int(index))
+
     def _publish_detections(self, header, detections):
-        if self.settings["class_id_format"] == "label":
-            class_ids = [self.spec.label(int(index)) for index in detections.class_ids]
-        else:
-            class_ids = [str(int(index)) for index in detections.class_ids]
+        class_ids = [self._class_id(index) for index in detections.class_ids]
         self.detections_pub.publish(self.vision.detection_array(header, detections.boxes, detections.scores,
                                                                 class_ids))
+
+    def _publish_classification(self, header, classes, image_shape):
+        top = [(self._class_id(index), score) for index, score in classes]
+        self.classification_pub.publish(self.vision.classification(header, top, image_shape[1], image_shape[0]))
 
     def _publish_masks(self, header, result):
         mask = result.image_mask if self.settings["mask_resolution"] == "image" else result.mask
@@ -294,6 +316,7 @@ class InferenceNode(Node):
 
             colours = colour_mask(mask, self.spec.palette, color_order="RGB")
             self.color_pub.publish(fill_image(self.Image(), colours, "rgb8", header))
+            self.stats.count("color_published")
 
     def _publish_overlay(self, header, image, encoding, result):
         from trt_infer.overlay import render
@@ -301,6 +324,7 @@ class InferenceNode(Node):
 
         canvas = render(to_bgr(image, encoding), result, self.spec)
         self.overlay_pub.publish(fill_image(self.Image(), canvas, "bgr8", header))
+        self.stats.count("overlay_published")
 
     def _log_once(self, kind, message):
         if kind not in self._logged_kinds:
