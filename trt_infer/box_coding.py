@@ -1,28 +1,42 @@
-"""Centre-size box decoding of SSD regressor outputs against anchors, with optional keypoints.
+"""Box decoding of SSD outputs: centre-size regressors against anchors, or boxes the model decoded itself.
 
-For anchor (cy, cx, h, w) and raw values (ty, tx, th, tw) divided by per-coordinate scales:
+`box_coding.type: centre_size` (BoxDecoder). For anchor (cy, cx, h, w) and raw values
+(ty, tx, th, tw) divided by per-coordinate scales:
     centre_y = ty * h + cy            centre_x = tx * w + cx
     height   = exp(th) * h            width    = exp(tw) * w       (size_decoding: exp)
     height   = th * h                 width    = tw * w            (size_decoding: linear)
 TF OD API: scales 10, 10, 5, 5, y first, exp. pytorch-ssd: variances 0.1 / 0.2 (= scales 10, 10,
 5, 5), x first, exp. MediaPipe: scales = input size (128), x first, linear sizes, keypoints
 (x, y pairs decoded like centres) after the 4 box values.
+
+`box_coding.type: decoded` (CornerReader): the output already holds corners, as a graph cut before
+its NMS does (`convert fix --nms runtime`: `boxes` [1, N, 4], TF order y1, x1, y2, x2); no anchors.
+Both read only the rows asked for and return x1, y1, x2, y2 normalised to the network input.
 """
 import numpy as np
 
 from .schema import Field, SpecError
 
+BOX_CODING_TYPES = ("centre_size", "decoded")
+
 BOX_CODING_SCHEMA = {
+    "type": Field(str, default="centre_size", choices=BOX_CODING_TYPES,
+                  doc="centre_size: raw regressors decoded against ssd.anchors; decoded: the model outputs box "
+                      "corners itself (a graph cut before its NMS, `convert fix --nms runtime`); no anchors"),
     "scales": Field(list, default=None, nullable=True, length=4, item=Field(float),
                     doc="[y, x, h, w] divisors of the raw values (TF: 10, 10, 5, 5; MediaPipe: 128 x 4)"),
     "variances": Field(list, default=None, nullable=True, length=2, item=Field(float),
                        doc="[centre, size] multipliers (pytorch-ssd: 0.1, 0.2); instead of scales"),
     "order": Field(str, default="yx", choices=("yx", "xy"),
-                   doc="yx: raw values are [y, x, h, w] (TF); xy: [x, y, w, h] (MediaPipe, pytorch-ssd)"),
+                   doc="yx: raw values are [y, x, h, w] (TF), decoded corners [y1, x1, y2, x2]; xy: [x, y, w, h] "
+                       "(MediaPipe, pytorch-ssd), decoded corners [x1, y1, x2, y2]"),
     "size_decoding": Field(str, default="exp", choices=("exp", "linear"),
                            doc="exp: size = exp(raw) * anchor; linear: size = raw * anchor (MediaPipe)"),
     "box_offset": Field(int, default=0, doc="index of the first box value in the regressor row"),
     "keypoint_offset": Field(int, default=4, doc="index of the first keypoint value in the regressor row"),
+    "normalized": Field(bool, default=True,
+                        doc="decoded only: true: corners (and keypoints) in 0..1 of the network input; false: in "
+                            "network input pixels"),
 }
 
 
@@ -40,19 +54,21 @@ def _scales_yxhw(coding, path):
     return 1.0 / np.array(scales, dtype=np.float32)
 
 
-class BoxDecoder(object):
-    """Decodes rows of an SSD regressor output ((N, values) float) against (N, 4) anchors.
+def box_decoder(coding, anchors, input_size, num_keypoints=0, path="ssd.box_coding"):
+    """The reader of `coding["type"]`: a BoxDecoder against `anchors`, or a CornerReader (anchors unused).
 
-    Only the rows asked for are decoded, so callers pass the indices that passed the score
-    threshold instead of decoding every anchor.
+    input_size: (width, height) of the network input, for decoded corners given in its pixels.
     """
+    if coding["type"] == "decoded":
+        return CornerReader(coding, input_size, num_keypoints, path)
+    return BoxDecoder(coding, anchors, num_keypoints, path)
 
-    def __init__(self, coding, anchors, num_keypoints=0, path="ssd.box_coding"):
-        self.anchors = np.ascontiguousarray(anchors, dtype=np.float32)
-        # Multipliers for [y, x, h, w]: 1 / scale, or the variance.
-        self.multipliers = _scales_yxhw(coding, path)
+
+class _RowLayout(object):
+    """Where the box and keypoint values sit in an output row, and which coordinate comes first."""
+
+    def __init__(self, coding, num_keypoints):
         self.x_first = coding["order"] == "xy"
-        self.exp_sizes = coding["size_decoding"] == "exp"
         self.box_offset = coding["box_offset"]
         self.keypoint_offset = coding["keypoint_offset"]
         self.num_keypoints = int(num_keypoints)
@@ -63,6 +79,33 @@ class BoxDecoder(object):
         """(y, x) raw columns starting at `start`, honouring the coding order."""
         first, second = raw[:, start], raw[:, start + 1]
         return (second, first) if self.x_first else (first, second)
+
+    def _keypoint_pairs(self, raw, rows):
+        """(len(rows), K, 2) float32 raw keypoint values as x, y pairs, or None without keypoints."""
+        if not self.num_keypoints:
+            return None
+        stop = self.keypoint_offset + 2 * self.num_keypoints
+        pairs = raw[rows, self.keypoint_offset:stop].astype(np.float32).reshape(-1, self.num_keypoints, 2)
+        return pairs if self.x_first else pairs[:, :, ::-1]
+
+
+class BoxDecoder(_RowLayout):
+    """Decodes rows of an SSD regressor output ((N, values) float) against (N, 4) anchors.
+
+    Only the rows asked for are decoded, so callers pass the indices that passed the score
+    threshold instead of decoding every anchor.
+    """
+
+    def __init__(self, coding, anchors, num_keypoints=0, path="ssd.box_coding"):
+        if not coding["normalized"]:
+            raise SpecError(path + ".normalized", "got False; centre-size boxes decode against anchors in 0..1, so "
+                                                  "they are always normalised: remove it, or use type: decoded for "
+                                                  "boxes the model outputs in pixels")
+        super(BoxDecoder, self).__init__(coding, num_keypoints)
+        self.anchors = np.ascontiguousarray(anchors, dtype=np.float32)
+        # Multipliers for [y, x, h, w]: 1 / scale, or the variance.
+        self.multipliers = _scales_yxhw(coding, path)
+        self.exp_sizes = coding["size_decoding"] == "exp"
 
     def decode_boxes(self, raw, rows):
         """(len(rows), 4) float32 x1, y1, x2, y2 normalised to the network input."""
@@ -88,18 +131,52 @@ class BoxDecoder(object):
 
     def decode_keypoints(self, raw, rows):
         """(len(rows), K, 2) float32 x, y normalised to the network input, or None without keypoints."""
-        if not self.num_keypoints:
+        pairs = self._keypoint_pairs(raw, rows)
+        if pairs is None:
             return None
-        stop = self.keypoint_offset + 2 * self.num_keypoints
-        pairs = raw[rows, self.keypoint_offset:stop].astype(np.float32).reshape(-1, self.num_keypoints, 2)
-        if not self.x_first:
-            pairs = pairs[:, :, ::-1]
         anchors = self.anchors[rows]
         my, mx = self.multipliers[:2]
         points = np.empty(pairs.shape, dtype=np.float32)
         points[:, :, 0] = pairs[:, :, 0] * (mx * anchors[:, 3:4]) + anchors[:, 1:2]
         points[:, :, 1] = pairs[:, :, 1] * (my * anchors[:, 2:3]) + anchors[:, 0:1]
         return points
+
+
+class CornerReader(_RowLayout):
+    """Reads rows of an output that already holds box corners ((N, values) float), e.g. the `boxes`
+    of a graph cut before its NMS. Same interface as BoxDecoder; corners given in either order
+    (x2 < x1) are put in order, as TF's NMS does."""
+
+    def __init__(self, coding, input_size, num_keypoints=0, path="ssd.box_coding"):
+        for key in ("scales", "variances"):
+            if coding[key] is not None:
+                raise SpecError(path + "." + key, "got {!r}; decoded boxes are not decoded against anchors, so they "
+                                                  "take no {}: remove it".format(coding[key], key))
+        super(CornerReader, self).__init__(coding, num_keypoints)
+        width, height = input_size
+        # x, y multipliers to 0..1 of the network input
+        self.to_unit = None if coding["normalized"] else np.array([1.0 / width, 1.0 / height], dtype=np.float32)
+
+    def decode_boxes(self, raw, rows):
+        """(len(rows), 4) float32 x1, y1, x2, y2 normalised to the network input."""
+        raw = raw[rows].astype(np.float32, copy=False)
+        y1, x1 = self._yx(raw, self.box_offset)
+        y2, x2 = self._yx(raw, self.box_offset + 2)
+        boxes = np.empty((len(raw), 4), dtype=np.float32)
+        np.minimum(x1, x2, out=boxes[:, 0])
+        np.minimum(y1, y2, out=boxes[:, 1])
+        np.maximum(x1, x2, out=boxes[:, 2])
+        np.maximum(y1, y2, out=boxes[:, 3])
+        if self.to_unit is not None:
+            boxes *= np.tile(self.to_unit, 2)
+        return boxes
+
+    def decode_keypoints(self, raw, rows):
+        """(len(rows), K, 2) float32 x, y normalised to the network input, or None without keypoints."""
+        pairs = self._keypoint_pairs(raw, rows)
+        if pairs is None or self.to_unit is None:
+            return pairs
+        return pairs * self.to_unit
 
 
 def encode_boxes(boxes_xyxy, anchors, coding, path="ssd.box_coding"):

@@ -1,10 +1,11 @@
-"""SSD post-processing: raw regressors + class scores -> decoded, suppressed detections.
+"""SSD post-processing: raw regressors (or already-decoded boxes) + class scores -> suppressed detections.
 
 Steps per frame, all vectorised numpy:
 1. select (anchor, class) candidates whose score reaches thresholds.score: for a sigmoid the
    raw logits are compared with logit(threshold), so no exp runs over the whole score tensor;
    the background class never becomes a candidate;
-2. keep the nms.top_k best candidates, decode only their boxes (and keypoints);
+2. keep the nms.top_k best candidates, decode only their boxes (and keypoints) against the anchors,
+   or, with box_coding.type: decoded (a graph cut before its NMS), read their corners as they are;
 3. hard or weighted NMS, per class or class-agnostic, stopping at thresholds.max_detections;
 4. map boxes and keypoints back to the received image's pixels (boxes clipped to it).
 Thresholds are read from spec.thresholds on every call, so run-time changes apply at once.
@@ -14,10 +15,10 @@ import math
 import numpy as np
 
 from trt_infer.anchors import ANCHOR_SCHEMA, generate_anchors
-from trt_infer.box_coding import BOX_CODING_SCHEMA, BoxDecoder
+from trt_infer.box_coding import BOX_CODING_SCHEMA, box_decoder
 from trt_infer.nms import hard_nms, top_k_indices, weighted_nms
 from trt_infer.result import Detections
-from trt_infer.schema import Field
+from trt_infer.schema import Field, SpecError
 
 SCORE_ACTIVATIONS = ("sigmoid", "softmax", "none")
 NMS_METHODS = ("hard", "weighted")
@@ -36,7 +37,8 @@ NMS_SCHEMA = {
 }
 
 SCHEMA = {
-    "anchors": Field(dict, schema=ANCHOR_SCHEMA),
+    # Required unless box_coding.type is decoded: checked by the post-processor (see _anchors).
+    "anchors": Field(dict, default=None, nullable=True, schema=ANCHOR_SCHEMA),
     "box_coding": Field(dict, default={}, schema=BOX_CODING_SCHEMA),
     "score_activation": Field(str, default="sigmoid", choices=SCORE_ACTIVATIONS),
     "score_clip": Field(float, default=None, nullable=True,
@@ -47,6 +49,19 @@ SCHEMA = {
     "num_keypoints": Field(int, default=0, check=_non_negative),
     "nms": Field(dict, default={}, schema=NMS_SCHEMA),
 }
+
+
+def _anchors(spec, path="ssd.anchors"):
+    """(N, 4) anchors of the spec, or None for decoded boxes; SpecError when the two disagree."""
+    section = spec.ssd
+    decoded = section["box_coding"]["type"] == "decoded"
+    if decoded and section["anchors"] is not None:
+        raise SpecError(path, "given, but ssd.box_coding.type is 'decoded': the model outputs finished boxes, "
+                              "nothing is decoded against anchors; remove ssd.anchors", source=spec.path)
+    if not decoded and section["anchors"] is None:
+        raise SpecError(path, "missing; expected a mapping (the anchor generator), required unless "
+                              "ssd.box_coding.type is 'decoded'", source=spec.path)
+    return None if decoded else generate_anchors(section["anchors"], spec.input.width, spec.input.height)
 
 
 def sigmoid(values):
@@ -69,8 +84,9 @@ class SSDPostprocessor(object):
         self.thresholds = spec.thresholds
         self.boxes_name = spec.outputs["boxes"]
         self.scores_name = spec.outputs["scores"]
-        self.anchors = generate_anchors(section["anchors"], spec.input.width, spec.input.height)
-        self.decoder = BoxDecoder(section["box_coding"], self.anchors, section["num_keypoints"])
+        self.anchors = _anchors(spec)
+        self.decoder = box_decoder(section["box_coding"], self.anchors, (spec.input.width, spec.input.height),
+                                   section["num_keypoints"])
         self.activation = section["score_activation"]
         self.score_clip = section["score_clip"]
         self.background_class = section["background_class"]
@@ -80,33 +96,46 @@ class SSDPostprocessor(object):
 
     def check_outputs(self, infos):
         """ValueError when the model's output shapes (name -> TensorInfo) cannot fit the spec."""
-        for name in (self.boxes_name, self.scores_name):
-            info = infos.get(name)
-            if info is not None and info.is_static:
-                self._values_per_anchor(name, info.shape)
+        self._layouts(dict((name, tuple(infos[name].shape)) for name in (self.boxes_name, self.scores_name)
+                           if name in infos and infos[name].is_static))
 
-    def _values_per_anchor(self, name, shape):
-        count = len(self.anchors)
-        size = int(np.prod(shape))
+    def _layouts(self, shapes):
+        """{name: (rows, values)} for output shapes (name -> shape), batch dimension dropped; ValueError
+        naming the output when a shape cannot fit the spec."""
+        layouts = dict((name, self._rows_values(name, shape)) for name, shape in shapes.items())
+        if len(set(rows for rows, _ in layouts.values())) > 1:
+            raise ValueError("SSD outputs {} have different numbers of boxes; boxes and scores need one row per "
+                             "box".format(" and ".join("{!r} {}".format(name, tuple(shapes[name]))
+                                                        for name in sorted(shapes))))
+        return layouts
+
+    def _rows_values(self, name, shape):
+        count = None if self.anchors is None else len(self.anchors)
         batched = len(shape) == 3 and shape[0] == 1
-        if not (batched or len(shape) == 2) or size == 0 or size % count or shape[-2] != count:
-            raise ValueError("SSD output {!r} has shape {}; expected (1, {}, values) for the {} anchors the "
-                             "spec's ssd.anchors generate".format(name, tuple(shape), count, count))
+        if not (batched or len(shape) == 2) or 0 in shape or count not in (None, shape[-2]):
+            if count is None:
+                expected = "(1, boxes, values): decoded boxes (ssd.box_coding.type: decoded) and their scores"
+            else:
+                expected = "(1, {}, values) for the {} anchors the spec's ssd.anchors generate".format(count, count)
+            raise ValueError("SSD output {!r} has shape {}; expected {}".format(name, tuple(shape), expected))
         values = shape[-1]
         if name == self.boxes_name and values < self.decoder.values_needed:
-            raise ValueError("SSD output {!r} has {} values per anchor; ssd.box_coding (box_offset {}) and "
+            raise ValueError("SSD output {!r} has {} values per {}; ssd.box_coding (box_offset {}) and "
                              "ssd.num_keypoints ({} at keypoint_offset {}) need {}".format(
-                                 name, values, self.decoder.box_offset, self.decoder.num_keypoints,
+                                 name, values, "box" if count is None else "anchor", self.decoder.box_offset, self.decoder.num_keypoints,
                                  self.decoder.keypoint_offset, self.decoder.values_needed))
-        return values
+        return shape[-2], values
 
-    def _per_anchor(self, outputs, name):
-        """The output named `name` as (anchors, values), batch dimension dropped."""
-        if name not in outputs:
-            raise KeyError("SSD output {!r} (from the spec's outputs) is not among the model's outputs: {}".format(
-                name, ", ".join(sorted(outputs))))
-        array = np.asarray(outputs[name])
-        return array.reshape(len(self.anchors), self._values_per_anchor(name, array.shape))
+    def _per_box(self, outputs):
+        """The boxes and scores outputs as (boxes, values) arrays, batch dimension dropped."""
+        names = (self.boxes_name, self.scores_name)
+        for name in names:
+            if name not in outputs:
+                raise KeyError("SSD output {!r} (from the spec's outputs) is not among the model's outputs: "
+                               "{}".format(name, ", ".join(sorted(outputs))))
+        arrays = dict((name, np.asarray(outputs[name])) for name in names)
+        layouts = self._layouts(dict((name, array.shape) for name, array in arrays.items()))
+        return [arrays[name].reshape(layouts[name]) for name in names]
 
     def _candidates(self, raw_scores, threshold):
         """(anchor rows, class ids, scores) of every (anchor, class) pair at or above the threshold."""
@@ -139,8 +168,7 @@ class SSDPostprocessor(object):
         return rows, class_ids.astype(np.int32), values
 
     def __call__(self, outputs, transform):
-        raw_boxes = self._per_anchor(outputs, self.boxes_name)
-        raw_scores = self._per_anchor(outputs, self.scores_name)
+        raw_boxes, raw_scores = self._per_box(outputs)
         thresholds = self.thresholds
         rows, class_ids, scores = self._candidates(raw_scores, thresholds.score)
         if not rows.size:
