@@ -18,10 +18,11 @@ quiet_pip() { (cd / && "$@") 2>&1 | { grep -v -e 'is ignored: it is neither' -e 
 
 requirements_digest() { cat "$@" | sha256sum | cut -c1-16; }
 
-find_python() {  # find_python 3.11 -> path of a pythonX.Y, from PATH or pyenv
+find_python() {  # find_python 3.11 -> path of a working pythonX.Y, from PATH or pyenv
     local version=$1 candidate
     for candidate in "python$version" "$(pyenv root 2>/dev/null)/versions/$version"*/bin/python"$version"; do
-        if command -v "$candidate" >/dev/null 2>&1; then command -v "$candidate"; return 0; fi
+        # a pyenv shim is on PATH even when that version is not selected: run it to be sure
+        if "$candidate" -c "import sys" >/dev/null 2>&1; then command -v "$candidate"; return 0; fi
     done
     return 1
 }
