@@ -49,6 +49,15 @@ def _add_verify_options(parser):
     parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-3)")
 
 
+def _fixed_inputs(spec, reports):
+    """After strip_preprocessing the fixed graph expects normalised input: verify feeds it that."""
+    if spec is None or not any(report.pass_name == "strip_preprocessing" for report in reports):
+        return None
+    from converter.verify import spec_normaliser
+
+    return spec_normaliser(spec.input)
+
+
 def _add_fix_options(parser):
     parser.add_argument("--spec", help="model spec YAML (static input size, runtime pre-processing, NMS settings)")
     parser.add_argument("--nms", choices=_nms_modes(), default="keep",
@@ -86,6 +95,8 @@ def build_parser():
     verify.add_argument("reference", help="the graph before fixing (.onnx), or the source .tflite / .keras model")
     verify.add_argument("fixed", help="the fixed ONNX graph (before any TensorRT plugin was inserted)")
     _add_verify_options(verify)
+    verify.add_argument("--spec", help="model spec YAML: feed the fixed graph the spec's normalisation of the "
+                                       "inputs (when fix --spec stripped the framework's pre-processing)")
     verify.add_argument("--json", action="store_true")
 
     build = commands.add_parser("build", help="ONNX -> TensorRT engine + sidecar (on the device)")
@@ -246,8 +257,13 @@ def _verify(args):
     _must_exist(args.reference)
     _must_exist(args.fixed)
     atol, rtol = _tolerances(args)
+    spec = _load_spec(args)
+    normaliser = None
+    if spec is not None:
+        from converter.verify import spec_normaliser
+        normaliser = spec_normaliser(spec.input)
     result = verify(args.reference, args.fixed, inputs=args.inputs, seed=args.seed, runs=args.runs,
-                    atol=atol, rtol=rtol)
+                    atol=atol, rtol=rtol, fixed_inputs=normaliser)
     print(to_json(result.as_dict()) if args.json else verify_table(result))
     return EXIT_OK if result.passed else EXIT_FAILED
 
@@ -325,7 +341,7 @@ def _all(args):
                                                     target.name), started)
 
     started = time.time()
-    verified = _verify_for_all(args, exported, verify_path, step, started)
+    verified = _verify_for_all(args, exported, verify_path, step, started, _fixed_inputs(spec, reports))
     steps_ok = report.passed and verified
 
     started = time.time()
@@ -372,7 +388,7 @@ def _fix_for_all(args, target, spec, exported, stem):
     return _save_new(with_plugin, fixed_path, exported), verify_path, reports + plugin_reports
 
 
-def _verify_for_all(args, exported, fixed, step, started):
+def _verify_for_all(args, exported, fixed, step, started, fixed_inputs=None):
     """Verify against the exported graph and, for TFLite/Keras sources, against the source model in its
     own framework too (the only reference where ONNX Runtime cannot run the export, e.g. TFLite custom
     ops). Returns False only when numbers disagree; a reference that cannot run is reported, not failed."""
@@ -385,7 +401,8 @@ def _verify_for_all(args, exported, fixed, step, started):
     problems, compared, agreed = [], 0, True
     for reference in references:
         try:
-            result = verify(reference, fixed, inputs=args.inputs, seed=args.seed, runs=args.runs, atol=atol, rtol=rtol)
+            result = verify(reference, fixed, inputs=args.inputs, seed=args.seed, runs=args.runs, atol=atol, rtol=rtol,
+                            fixed_inputs=fixed_inputs)
         except VerifyError as error:
             _log("all: verify: {} cannot be the reference: {}".format(os.path.basename(reference), error))
             problems.append(str(error))

@@ -242,8 +242,30 @@ def trace_to_reference(fixed_model, output, known):
     return name, perm
 
 
-def verify(reference_path, fixed_path, inputs=None, seed=0, runs=1, atol=DEFAULT_ATOL, rtol=DEFAULT_RTOL):
-    """Compare the fixed ONNX graph with the reference on `runs` input sets; returns a VerifyResult."""
+def spec_normaliser(input_spec):
+    """A feeds -> feeds function applying the model spec's normalisation to its input, for a fixed graph
+    whose framework pre-processing `strip_preprocessing` moved to the runtime: the reference still gets
+    raw pixels, the fixed graph what the runtime's pre-processor would write."""
+    from trt_infer.preprocess import normalisation
+
+    gain, offset, _ = normalisation(input_spec)
+    shape = (1, -1, 1, 1) if input_spec.layout == "NCHW" else (1, 1, 1, -1)
+    gain, offset = np.reshape(gain, shape), np.reshape(offset, shape)
+
+    def normalise(feeds):
+        feeds = dict(feeds)
+        pixels = feeds[input_spec.name].astype(np.float64)
+        feeds[input_spec.name] = (pixels * gain + offset).astype(feeds[input_spec.name].dtype)
+        return feeds
+    return normalise
+
+
+def verify(reference_path, fixed_path, inputs=None, seed=0, runs=1, atol=DEFAULT_ATOL, rtol=DEFAULT_RTOL,
+           fixed_inputs=None):
+    """Compare the fixed ONNX graph with the reference on `runs` input sets; returns a VerifyResult.
+
+    fixed_inputs: optional feeds -> feeds function for what the fixed graph gets instead of the
+    reference's inputs (see spec_normaliser)."""
     import onnx
 
     fixed = OnnxRuntimeModel(fixed_path)
@@ -265,7 +287,8 @@ def verify(reference_path, fixed_path, inputs=None, seed=0, runs=1, atol=DEFAULT
         expected = reference.run(feeds)
         for name, (source, perm) in sources.items():
             expected[name] = expected[source] if perm is None else np.transpose(expected[source], perm)
-        actual = fixed.run(feeds_for_fixed(feeds, reference, fixed))
+        fixed_feeds = feeds_for_fixed(feeds, reference, fixed)
+        actual = fixed.run(fixed_inputs(fixed_feeds) if fixed_inputs is not None else fixed_feeds)
         pairs, not_compared = _pair_outputs(reference, expected, fixed.output_names)
         for name, expected_value in pairs:
             actual_value = actual[name]

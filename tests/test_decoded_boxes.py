@@ -244,14 +244,26 @@ def converted_detector(tmp_path_factory):
     status = run_convert("all", source, "--target", "jetson-nano", "--nms", "runtime", "--spec", graph_norm,
                          "-o", out)
     assert status == 0
-    # The same export with the runtime normalising: fix strips the graph's (x - 127.5) / 127.5 too.
-    # (`all` would stop at verify, which feeds both graphs the same raw pixels.)
+    # The same model with the runtime normalising: fix strips the graph's (x - 127.5) / 127.5 too, and
+    # verify feeds the stripped graph the spec's normalisation of the pixels the reference gets.
     runtime_norm = detector_spec(out, normalise=True)
-    stripped = str(out / (stem + ".runtime_norm.onnx"))
-    assert run_convert("fix", str(out / (stem + ".onnx")), "--target", "jetson-nano", "--nms", "runtime",
-                       "--spec", runtime_norm, "-o", stripped) == 0
+    stripped_dir = out / "runtime_norm"
+    assert run_convert("all", source, "--target", "jetson-nano", "--nms", "runtime", "--spec", runtime_norm,
+                       "-o", stripped_dir) == 0
     return source, {"graph_norm": (graph_norm, str(out / (stem + ".fixed.onnx"))),
-                    "runtime_norm": (runtime_norm, stripped)}
+                    "runtime_norm": (runtime_norm, str(stripped_dir / (stem + ".fixed.onnx")))}
+
+
+@pytest.mark.slow
+def test_verify_without_the_spec_normalisation_catches_the_stripped_pre_processing(converted_detector):
+    """The stripped graph really expects normalised input: fed raw pixels, verify must fail."""
+    from tests.test_field_failures import run_convert
+
+    source, graphs = converted_detector
+    spec_path, stripped = graphs["runtime_norm"]
+    exported = os.path.join(os.path.dirname(os.path.dirname(stripped)), os.path.basename(source) + ".onnx")
+    assert run_convert("verify", exported, stripped, "--spec", spec_path) == 0
+    assert run_convert("verify", exported, stripped) != 0
 
 
 def tf_detections(found, width, height):

@@ -64,7 +64,8 @@ SPEC_NOTES = {
     "thresholds.score": "minimum score of a detection",
     "thresholds.nms_iou": "IoU above which NMS suppresses the lower-scoring box",
     "thresholds.max_detections": "most detections per frame",
-    "ssd.anchors": "anchor (prior box) generator, see [ssd.anchors](#ssdanchors)",
+    "ssd.anchors": "anchor (prior box) generator, see [ssd.anchors](#ssdanchors); required unless "
+                   "box_coding.type is decoded",
     "ssd.box_coding": "how regressor values decode against the anchors, see [ssd.box_coding](#ssdbox_coding)",
     "ssd.score_activation": "sigmoid (TF OD API, MediaPipe), softmax over the classes (pytorch-ssd), none "
                             "(scores already probabilities)",
