@@ -218,7 +218,7 @@ def table(results):
     rows.append("node - bare inference: {:.2f} ms median (goal <= 2 ms: {}); node / relay: {:.2f}x (goal <= 1.5x: {})"
                 .format(goals["node_minus_inference_median_ms"], "met" if goals["node_minus_inference_ok"] else "missed",
                         goals["node_over_relay"], "met" if goals["node_over_relay_ok"] else "missed"))
-    rows.append("machine: {cpu}, {cpu_count} cores, {platform}, Python {python}".format(**results["machine"]))
+    rows.append("machine: {cpu}, {cores} cores, {platform}, Python {python}".format(**results["machine"]))
     return "\n".join(rows)
 
 
