@@ -62,8 +62,12 @@ def listen(env, message_type, topic, count=1, timeout=20):
 def received(listener, timeout=30):
     """The messages a listener printed (dicts), once it has exited successfully."""
     status = listener.wait(timeout)
-    assert status == 0, listener.output
-    return [json.loads(line[len(RECEIVED):]) for line in listener.output.splitlines() if line.startswith(RECEIVED)]
+    lines = listener.output.splitlines()
+    messages = [json.loads(line[len(RECEIVED):]) for line in lines if line.startswith(RECEIVED)]
+    # its own words only: a received image would fill the screen
+    assert status == 0, "{} messages received, then:\n{}".format(
+        len(messages), "\n".join(line for line in lines if not line.startswith(RECEIVED)))
+    return messages
 
 
 def stamps(output):
@@ -84,7 +88,7 @@ def replay(env, *args):
 def send_and_receive(env, source, *replay_args, **listen_args):
     """Replay `source` in a loop at 5 Hz until the listener has its messages: processes start and
     discover each other at their own pace, so nothing is assumed about who is ready first.
-    listen_args: message_type, topic (default: detections), count, timeout."""
+    listen_args: message_type, topic (default: detections), count, timeout (seconds)."""
     listener = listen(env, listen_args.pop("message_type", DETECTIONS), listen_args.pop("topic", "/detections"),
                       **listen_args)
     sent, (messages,) = send_and_receive_all(env, source, [listener], *replay_args)
@@ -95,9 +99,9 @@ def send_and_receive_all(env, source, listeners, *replay_args):
     """Replay `source` in a loop at 5 Hz until every started listener has its messages;
     (sent stamps, [messages of each listener])."""
     sender = ros_env.start_module("trt_infer.ros.replay", source, "--print-stamps", "--loop", "--rate", 5,
-                                  "--count", 150, *replay_args, env=env)
+                                  "--count", 600, *replay_args, env=env)  # stopped as soon as all have theirs
     try:
-        messages = [received(listener) for listener in listeners]
+        messages = [received(listener, timeout=120) for listener in listeners]
     finally:
         sender.stop()
     return stamps(sender.output), messages
