@@ -20,6 +20,7 @@ setup(
         ("share/" + PACKAGE, ["package.xml"]),
         share("launch", "*.launch.py"),
         share("config", "*.yaml"),
+        share("config", "*.xml"),
         share("config/models", "*.yaml"),
         share("config/labels", "*.txt"),
     ],

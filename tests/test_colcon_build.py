@@ -68,7 +68,8 @@ def test_launch_and_config_files_are_where_ros2_launch_looks(installed_prefix):
     share = ament_lookup(installed_prefix, "p.get_package_share_directory('trt_infer')")
     assert os.path.isfile(os.path.join(share, "package.xml"))
     expected = [os.path.relpath(path, REPO_ROOT) for pattern in
-                ("launch/*.launch.py", "config/*.yaml", "config/models/*.yaml", "config/labels/*.txt")
+                ("launch/*.launch.py", "config/*.yaml", "config/*.xml", "config/models/*.yaml",
+                                 "config/labels/*.txt")
                 for path in glob.glob(os.path.join(REPO_ROOT, pattern))]
     assert "launch/nano.launch.py" in expected and "config/nano.yaml" in expected
     missing = [path for path in expected if not os.path.isfile(os.path.join(share, path))]

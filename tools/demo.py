@@ -33,6 +33,7 @@ MODELS = [  # mediapipe model, the node's params file
     ("selfie_segmentation", "config/segmenter.yaml"),
 ]
 NODE_READY_TIMEOUT = 60.0
+DDS_PROFILE = os.path.join(REPO_ROOT, "config", "fastdds_large_images.xml")
 
 
 def say(text):
@@ -73,6 +74,7 @@ def run_model(name, params_file, onnx_path, images, out_dir):
     therefore loops over the images until the node has answered each one at least once.
     """
     env = ros_environment()
+    env["FASTDDS_DEFAULT_PROFILES_FILE"] = DDS_PROFILE  # as on a robot: whole images through shared memory
     os.makedirs(out_dir, exist_ok=True)
     node, node_log = start([sys.executable, "-m", "trt_infer.ros.node", "--ros-args",
                             "--params-file", params_file, "-p", "backend:=onnxruntime",
