@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.models import converted_for_target, sample_image_bgr
 from tests.support.ros_node import (IMAGE, environment, header_key, latched_labels, listen, send_and_receive,
-                                    send_and_receive_all, start_node, statistics, stop_node)
+                                    send_and_receive_all, set_parameter, start_node, statistics, stop_node)
 from tests.test_segmentation import person_mask_checks
 from trt_infer.ros.vision_msgs_compat import VisionMessages
 
@@ -156,6 +156,16 @@ def test_mask_at_network_resolution(humble, selfie_onnx):
         stop_node(process)
     assert mask.shape == (256, 256)  # the selfie model's output; astronaut is square, so no letterbox border
     assert_person(mask, cv2.resize(sample_image_bgr("astronaut"), (256, 256), interpolation=cv2.INTER_AREA))
+
+
+def test_mask_resolution_changes_at_run_time(segmenter, humble):
+    accepted, reason = set_parameter(humble, "mask_resolution", "full")
+    assert not accepted and "network, image" in reason
+    assert set_parameter(humble, "mask_resolution", "network") == (True, "")
+    try:
+        assert received_mask(humble).shape == (256, 256)
+    finally:
+        assert set_parameter(humble, "mask_resolution", "image") == (True, "")
 
 
 def test_colour_mask_and_overlay_are_computed_only_while_subscribed(segmenter, humble):
