@@ -189,6 +189,9 @@ _STATISTICS = [
         ("frames_processed", "images that went through the pipeline and were published"),
         ("frames_dropped", "images replaced in the one-slot mailbox by a newer one before processing"),
         ("frames_skipped", "images that could not be processed (unsupported encoding, bad size, error)"),
+        ("frames_color_published", "colour masks drawn and published (only while `segmentation/color` has "
+                                   "subscribers)"),
+        ("frames_overlay_published", "overlays drawn and published (only while `overlay` has subscribers)"),
         ("processed_since_last_snapshot", "frames processed since the previous message (0 makes the status WARN)"),
         ("rate_hz", "processed frames per second, from the median cycle time"),
         ("processing_ms", "end-to-end in the node: frame taken from the mailbox -> results published"),

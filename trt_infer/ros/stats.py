@@ -50,7 +50,7 @@ class FrameStats(object):
         """Counters and, per series, median / p95 / max in milliseconds over the recent window."""
         with self._lock:
             values = {"frames_" + name: count for name, count in self._counts.items()}
-            for name in ("received", "processed", "dropped", "skipped"):
+            for name in ("received", "processed", "dropped", "skipped", "color_published", "overlay_published"):
                 values.setdefault("frames_" + name, 0)
             series = {name: np.array(samples, dtype=np.float64) for name, samples in self._series.items()}
             values["processed_since_last_snapshot"] = self._counts["processed"] - self._processed_at_last_snapshot
