@@ -6,12 +6,11 @@ selfie model as `convert all --target jetson-nano` leaves it, on ONNX Runtime; c
 small real ONNX graph (mean colour -> softmax) built here with onnx.helper. One node process per
 configuration, module-scoped.
 
-The first tests fill vision_msgs' classification messages from stand-in message classes
-(`Fake...`): the vision_msgs builds here (tests/fixtures/vision_msgs) have no Classification
-message, so over DDS only the Detection2D fallback can be exercised.
+The first tests check the filling of each layout's classification message with stand-in classes
+(`Fake...`); over DDS the real Classification (3.x/4.x) and Classification2D (2.x) of the built
+fixtures are used.
 """
 import math
-import os
 import types
 
 import numpy as np
@@ -47,10 +46,6 @@ class FakeClassification2D(FakeClassification):
         self.source_img = None
 
 
-class FakeDetection2D(object):
-    """vision_msgs/Detection2D: only its presence matters here (the fallback is tested over DDS)."""
-
-
 def fake_vision_msgs(layout):
     """The message classes VisionMessages reads, as a full vision_msgs of `layout` defines them."""
     point = types.SimpleNamespace
@@ -59,14 +54,14 @@ def fake_vision_msgs(layout):
             ObjectHypothesis=lambda: types.SimpleNamespace(id="", score=0.0),
             ObjectHypothesisWithPose=lambda: types.SimpleNamespace(id="", score=0.0),
             BoundingBox2D=lambda: types.SimpleNamespace(center=point(x=0.0, y=0.0)),
-            Detection2D=FakeDetection2D, Classification2D=FakeClassification2D)
+            Classification2D=FakeClassification2D)
     hypothesis = lambda: types.SimpleNamespace(class_id="", score=0.0)  # noqa: E731
     return types.SimpleNamespace(
         ObjectHypothesis=hypothesis,
         ObjectHypothesisWithPose=lambda: types.SimpleNamespace(hypothesis=hypothesis()),
         BoundingBox2D=lambda: types.SimpleNamespace(
             center=point(position=point(x=0.0, y=0.0)) if layout == "humble" else point(x=0.0, y=0.0)),
-        Detection2D=FakeDetection2D, Classification=FakeClassification)
+        Classification=FakeClassification)
 
 
 @pytest.mark.parametrize("layout, message_type, id_field", [
@@ -76,7 +71,7 @@ def test_classification_uses_the_layouts_classification_message(layout, message_
     vision = VisionMessages(fake_vision_msgs(layout))
     assert vision.layout == layout and vision.classification_type is message_type
     header = object()
-    message = vision.classification(header, [("blue", 0.75), ("red", 0.25)], 64, 48)
+    message = vision.classification(header, [("blue", 0.75), ("red", 0.25)])
     assert type(message) is message_type and message.header is header
     assert [(getattr(result, id_field), result.score) for result in message.results] == [("blue", 0.75),
                                                                                           ("red", 0.25)]
@@ -259,23 +254,14 @@ def classifier(classifier_files):
 
 
 def classification_message_type(layout):
-    """The vision_msgs type the node publishes classes as in `layout`, from the messages it defines."""
-    from tests.support.ros_env import layout_prefix
-
-    messages = os.path.join(layout_prefix(layout), "share", "vision_msgs", "msg")
-    found = [name for name in ("Classification", "Classification2D", "Detection2D")
-             if os.path.isfile(os.path.join(messages, name + ".msg"))]
-    assert found, "no vision_msgs messages in " + messages
-    return found[0]
+    """The vision_msgs type of classification results: Classification2D in 2.x, Classification later."""
+    return "Classification2D" if layout == "foxy" else "Classification"
 
 
-def read_classes(message, message_type, layout):
+def read_classes(message, layout):
     """[(class_id, score), ...] of a received classification message, per layout."""
-    results = message["results"]
-    if message_type == "Detection2D" and layout != "foxy":  # ObjectHypothesisWithPose.hypothesis
-        results = [result["hypothesis"] for result in results]
     id_field = "id" if layout == "foxy" else "class_id"
-    return [(result[id_field], result["score"]) for result in results]
+    return [(result[id_field], result["score"]) for result in message["results"]]
 
 
 def check_classification(process, env, layout, folder, colour):
@@ -287,14 +273,10 @@ def check_classification(process, env, layout, folder, colour):
                                       topic="/classification")
     message = messages[0]
     assert header_key(message["header"]) in sent
-    classes = read_classes(message, message_type, layout)
+    classes = read_classes(message, layout)
     assert classes[0][0] == colour and sorted(class_id for class_id, _ in classes) == sorted(COLOUR_NAMES)
     np.testing.assert_allclose([score for _, score in classes], [math.e / (math.e + 2), 1 / (math.e + 2),
                                                                  1 / (math.e + 2)], rtol=1e-4)
-    if message_type == "Detection2D":  # the fallback's box is the whole 64 x 48 image
-        bbox = message["bbox"]
-        centre = bbox["center"]["position"] if layout == "humble" else bbox["center"]
-        assert (centre["x"], centre["y"], bbox["size_x"], bbox["size_y"]) == (32.0, 24.0, 64.0, 48.0), bbox
 
 
 @pytest.mark.parametrize("colour", ["red", "blue"])

@@ -197,6 +197,9 @@ class InferenceNode(Node):
         if self.spec.task in DETECTION_TASKS:
             self.detections_pub = self.create_publisher(self.vision.msg.Detection2DArray, "detections", result_qos())
         elif self.spec.task == "classification":
+            if self.vision.classification_type is None:
+                raise StartupError("task classification: this vision_msgs has neither Classification (3.x and "
+                                   "later) nor Classification2D (2.x); install ros-<distro>-vision-msgs")
             self.classification_pub = self.create_publisher(self.vision.classification_type, "classification",
                                                             result_qos())
             self.get_logger().info("classification published as vision_msgs/{}".format(
@@ -279,7 +282,7 @@ class InferenceNode(Node):
         if self.detections_pub is not None:
             self._publish_detections(header, result.detections)
         if self.classification_pub is not None:
-            self._publish_classification(header, result.classes, image.shape)
+            self._publish_classification(header, result.classes)
         if self.mask_pub is not None:
             self._publish_masks(header, result)
         if self.settings["publish_overlay"] and self.overlay_pub.get_subscription_count() > 0:
@@ -302,9 +305,9 @@ class InferenceNode(Node):
         self.detections_pub.publish(self.vision.detection_array(header, detections.boxes, detections.scores,
                                                                 class_ids))
 
-    def _publish_classification(self, header, classes, image_shape):
+    def _publish_classification(self, header, classes):
         top = [(self._class_id(index), score) for index, score in classes]
-        self.classification_pub.publish(self.vision.classification(header, top, image_shape[1], image_shape[0]))
+        self.classification_pub.publish(self.vision.classification(header, top))
 
     def _publish_masks(self, header, result):
         mask = result.image_mask if self.settings["mask_resolution"] == "image" else result.mask

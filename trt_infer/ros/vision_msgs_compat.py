@@ -9,16 +9,13 @@
 The layout is detected from the message classes' fields (not the distro name), so a backport
 or a source build of vision_msgs is handled by what it actually contains.
 
-Classification results (header + top classes with scores) use whichever message this vision_msgs
-has: `Classification` (3.x, 4.x), `Classification2D` (2.x) or, for a build without either (such
-as a trimmed source build), a `Detection2D` whose box is the whole image and whose results are
-the top classes.
+Classification results (header + top classes with scores) use `Classification` (3.x, 4.x) or
+`Classification2D` (2.x), whichever this vision_msgs has.
 """
 import importlib
 
 LAYOUTS = ("foxy", "galactic", "humble")
-# the first one this vision_msgs defines carries classification results; Detection2D is in every layout
-CLASSIFICATION_TYPES = ("Classification", "Classification2D", "Detection2D")
+CLASSIFICATION_TYPES = ("Classification", "Classification2D")  # 3.x and later, 2.x
 
 
 def _load_messages():
@@ -45,8 +42,8 @@ class VisionMessages(object):
         self.msg = messages if messages is not None else _load_messages()
         self.layout = detect_layout(self.msg)
         self.has_label_info = hasattr(self.msg, "LabelInfo")
-        self.classification_type = next(getattr(self.msg, name) for name in CLASSIFICATION_TYPES
-                                        if hasattr(self.msg, name))
+        found = [getattr(self.msg, name) for name in CLASSIFICATION_TYPES if hasattr(self.msg, name)]
+        self.classification_type = found[0] if found else None
 
     def detection_array(self, header, boxes, scores, class_ids):
         """A Detection2DArray: boxes (N, 4) xyxy pixels, scores (N,), class_ids (N,) strings."""
@@ -57,21 +54,7 @@ class VisionMessages(object):
         return array
 
     def detection(self, header, box, score, class_id):
-        return self._detection(header, box, [self._hypothesis_with_pose(class_id, score)])
-
-    def classification(self, header, classes, width, height):
-        """The top classes of one image, best first: `classes` is [(class_id string, score), ...];
-        width and height are the image's (used only by the Detection2D fallback, as its box)."""
-        if self.classification_type is self.msg.Detection2D:
-            results = [self._hypothesis_with_pose(class_id, score) for class_id, score in classes]
-            return self._detection(header, (0.0, 0.0, float(width), float(height)), results)
-        message = self.classification_type()
-        message.header = header
-        message.results = [self._hypothesis(self.msg.ObjectHypothesis(), class_id, score)
-                           for class_id, score in classes]
-        return message
-
-    def _detection(self, header, box, results):
+        """One Detection2D: box x1, y1, x2, y2 in pixels, one hypothesis."""
         x1, y1, x2, y2 = box
         detection = self.msg.Detection2D()
         detection.header = header
@@ -81,8 +64,19 @@ class VisionMessages(object):
         point.y = (y1 + y2) / 2.0
         detection.bbox.size_x = x2 - x1
         detection.bbox.size_y = y2 - y1
-        detection.results = results
+        detection.results = [self._hypothesis_with_pose(class_id, score)]
         return detection
+
+    def classification(self, header, classes):
+        """The top classes of one image, best first: `classes` is [(class_id string, score), ...]."""
+        if self.classification_type is None:
+            raise ImportError("this vision_msgs has neither Classification (3.x and later) nor Classification2D "
+                              "(2.x); install the distribution's ros-<distro>-vision-msgs")
+        message = self.classification_type()
+        message.header = header
+        message.results = [self._hypothesis(self.msg.ObjectHypothesis(), class_id, score)
+                           for class_id, score in classes]
+        return message
 
     def _hypothesis_with_pose(self, class_id, score):
         result = self.msg.ObjectHypothesisWithPose()
