@@ -33,6 +33,7 @@ MODELS = [  # mediapipe model, the node's params file
     ("selfie_segmentation", "config/segmenter.yaml"),
 ]
 NODE_READY_TIMEOUT = 60.0
+SUMMARY_STATISTICS = ("stage_preprocess", "stage_inference", "stage_postprocess", "processing", "latency")
 DDS_PROFILE = os.path.join(REPO_ROOT, "config", "fastdds_large_images.xml")
 
 
@@ -250,11 +251,15 @@ def write_summary(out, summary, images, seconds):
     for name, record in summary.items():
         for frame in record["frames"]:
             lines.append("| {} | {} | {} |".format(name, frame["image"], frame["result"]))
-    lines += ["", "Node statistics (end to end inside the node, from its `statistics` topic):", "",
-              "| model | figure | value |", "|---|---|---|"]
+    lines += ["", "Node statistics, medians in ms (from its `statistics` topic; `stage_inference` is the network "
+              "alone, `processing` is end to end inside the node, `latency` is publish time - image stamp):", "",
+              "| model | " + " | ".join(SUMMARY_STATISTICS) + " | frames processed by the last statistics message |",
+              "|---" * (len(SUMMARY_STATISTICS) + 2) + "|"]
     for name, record in summary.items():
-        for key, value in sorted(record["statistics"].items()):
-            lines.append("| {} | {} | {} |".format(name, key, value))
+        statistics = record["statistics"]
+        lines.append("| {} | {} | {} |".format(name, " | ".join(
+            statistics.get(key + "_ms_median", "-") for key in SUMMARY_STATISTICS),
+            statistics.get("frames_processed", "-")))
     with open(os.path.join(out, "summary.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     say("done in {:.0f} s; outputs in {}:".format(seconds, os.path.relpath(out, REPO_ROOT)))
