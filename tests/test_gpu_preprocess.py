@@ -4,7 +4,7 @@ import pytest
 
 from tests.support.gpu import cuda_context, real_images, require_gpu  # noqa: F401 (fixture)
 from trt_infer.preprocess import Preprocessor
-from trt_infer.spec import InputSpec
+from tests.support.specs import input_spec
 
 pytestmark = pytest.mark.gpu
 
@@ -12,14 +12,6 @@ NORMALISATIONS = {
     "mediapipe": {"scale": 1.0, "mean": [127.5] * 3, "std": [127.5] * 3},
     "imagenet": {"scale": 1.0 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
 }
-
-
-def input_spec(**changes):
-    fields = {"name": "x", "width": 300, "height": 300, "layout": "NCHW", "color_order": "RGB", "scale": 1.0,
-              "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "resize": "stretch", "pad_value": 0.0,
-              "dtype": "float32"}
-    fields.update(changes)
-    return InputSpec(fields)
 
 
 @pytest.fixture(scope="module")

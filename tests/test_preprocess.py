@@ -7,17 +7,9 @@ import pytest
 
 from trt_infer.geometry import ResizeTransform
 from trt_infer.preprocess import Preprocessor
-from trt_infer.spec import InputSpec
+from tests.support.specs import input_spec
 
 RNG = np.random.RandomState(7)
-
-
-def input_spec(**changes):
-    fields = {"name": "x", "width": 300, "height": 300, "layout": "NCHW", "color_order": "RGB", "scale": 1.0,
-              "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "resize": "stretch", "pad_value": 0.0,
-              "dtype": "float32"}
-    fields.update(changes)
-    return InputSpec(fields)
 
 
 def random_image(height, width, channels=3):
