@@ -16,6 +16,7 @@ import types
 import numpy as np
 import pytest
 
+from tests.support.classifier import write_classifier
 from tests.support.models import converted_for_target, sample_image_bgr
 from tests.support.ros_node import (IMAGE, environment, header_key, latched_labels, listen, send_and_receive,
                                     send_and_receive_all, set_parameter, start_node, statistics, stop_node)
@@ -195,35 +196,6 @@ def test_segmentation_labels_reach_a_late_subscriber(segmenter, humble):
 
 
 # -- classification ----------------------------------------------------------------------------------
-def _write_classifier(folder):
-    """A real ONNX classifier: the image's mean R, G, B (NCHW, 0..1) through a softmax. Its spec and
-    a params file for the node; returns the params file and the ONNX path."""
-    onnx = pytest.importorskip("onnx", reason="the model is built with onnx.helper")
-    from onnx import TensorProto, helper
-
-    nodes = [helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
-             helper.make_node("Flatten", ["pooled"], ["means"]),
-             helper.make_node("Softmax", ["means"], ["scores"], axis=1)]
-    graph = helper.make_graph(nodes, "mean_colour", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
-                                                                                   [1, 3, 16, 16])],
-                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx_path = str(folder / "mean_colour.onnx")
-    onnx.save(model, onnx_path)
-    spec_path = folder / "mean_colour.yaml"
-    spec_path.write_text(
-        "name: mean_colour\ntask: classification\n"
-        "input: {name: image, width: 16, height: 16, layout: NCHW, color_order: RGB, scale: 0.00392156862745098,"
-        " mean: [0, 0, 0], std: [1, 1, 1]}\n"
-        "outputs: {scores: scores}\nlabels: [red, green, blue]\n"
-        "classification: {top_k: 3, activation: none}\n")
-    params_path = folder / "classifier.yaml"
-    params_path.write_text("/**:\n  ros__parameters:\n    model_spec: {}\n    class_id_format: label\n".format(
-        spec_path))
-    return str(params_path), onnx_path
-
-
 def _image_folder(parent, name, bgr):
     import cv2
 
@@ -239,7 +211,8 @@ def _image_folder(parent, name, bgr):
 def classifier_files(ros_and_onnxruntime, tmp_path_factory):
     """(params file, ONNX model, {colour: folder with one image of that colour})."""
     folder = tmp_path_factory.mktemp("classifier")
-    params_path, onnx_path = _write_classifier(folder)
+    pytest.importorskip("onnx", reason="the model is built with onnx.helper")
+    params_path, onnx_path = write_classifier(folder)
     return params_path, onnx_path, {"red": _image_folder(folder, "red", RED), "blue": _image_folder(folder, "blue", BLUE)}
 
 
