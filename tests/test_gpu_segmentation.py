@@ -6,6 +6,7 @@ from tests.support.gpu import cuda_context  # noqa: F401 (fixture)
 from trt_infer.geometry import ResizeTransform
 from trt_infer.overlay import colour_mask
 from trt_infer.postprocess.segmentation import SegmentationPostprocessor
+from trt_infer.result import Result
 from trt_infer.spec import ModelSpec
 
 pytestmark = pytest.mark.gpu
@@ -32,9 +33,14 @@ def logits(classes, height, width, layout, dtype):
     return scores[np.newaxis].astype(dtype)
 
 
+def cpu_result(spec, outputs, transform):
+    """The CPU post-processor's answer as a Result (its image mask is computed on access)."""
+    return Result(**SegmentationPostprocessor(spec)(outputs, transform))
+
+
 def cpu_and_gpu(context, spec, outputs, transform, colour=False):
     from trt_infer.cuda.segmentation import GpuSegmentation
-    expected = SegmentationPostprocessor(spec)(outputs, transform)
+    expected = cpu_result(spec, outputs, transform)
     gpu = GpuSegmentation(spec, context, colour=colour)
     mask, image_mask, colours = gpu.segment(outputs["logits"], transform)
     return expected, mask, image_mask, colours
@@ -49,8 +55,8 @@ def test_argmax_masks_identical_to_cpu(cuda_context, layout, dtype, image_size):
     outputs = {"logits": logits(21, 96, 128, layout, dtype)}  # half the input resolution, like many nets
     expected, mask, image_mask, _ = cpu_and_gpu(cuda_context, spec, outputs, transform)
     assert len(np.unique(mask)) > 5
-    np.testing.assert_array_equal(mask, expected["mask"])
-    np.testing.assert_array_equal(image_mask, expected["image_mask"])
+    np.testing.assert_array_equal(mask, expected.mask)
+    np.testing.assert_array_equal(image_mask, expected.image_mask)
     assert image_mask.shape == (image_size[1], image_size[0])
 
 
@@ -63,8 +69,8 @@ def test_threshold_masks_identical_to_cpu(cuda_context, activation):
     transform = ResizeTransform(1920, 1080, 256, 192, "letterbox")
     expected, mask, image_mask, _ = cpu_and_gpu(cuda_context, spec, {"logits": values}, transform)
     assert 0 < mask.mean() < 1
-    np.testing.assert_array_equal(mask, expected["mask"])
-    np.testing.assert_array_equal(image_mask, expected["image_mask"])
+    np.testing.assert_array_equal(mask, expected.mask)
+    np.testing.assert_array_equal(image_mask, expected.image_mask)
 
 
 @pytest.mark.parametrize("palette", [None, [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]])
@@ -73,8 +79,8 @@ def test_colour_mask_matches_overlay_colours(cuda_context, palette):
     transform = ResizeTransform(333, 250, 256, 192, "stretch")
     expected, _, image_mask, colours = cpu_and_gpu(
         cuda_context, spec, {"logits": logits(4, 192, 256, "NCHW", np.float32)}, transform, colour=True)
-    np.testing.assert_array_equal(image_mask, expected["image_mask"])
-    np.testing.assert_array_equal(colours, colour_mask(expected["image_mask"], spec.palette, color_order="RGB"))
+    np.testing.assert_array_equal(image_mask, expected.image_mask)
+    np.testing.assert_array_equal(colours, colour_mask(expected.image_mask, spec.palette, color_order="RGB"))
 
 
 def test_reads_logits_in_place_from_a_device_buffer(cuda_context):
@@ -87,9 +93,9 @@ def test_reads_logits_in_place_from_a_device_buffer(cuda_context):
     engine_output.upload(gpu.stream)
     transform = ResizeTransform(640, 480, 256, 192, "letterbox")
     result = gpu({"logits": engine_output}, transform)
-    expected = SegmentationPostprocessor(spec)({"logits": values}, transform)
-    np.testing.assert_array_equal(result["mask"], expected["mask"])
-    np.testing.assert_array_equal(result["image_mask"], expected["image_mask"])
+    expected = cpu_result(spec, {"logits": values}, transform)
+    np.testing.assert_array_equal(result["mask"], expected.mask)
+    np.testing.assert_array_equal(result["image_mask"], expected.image_mask)
 
 
 def test_palette_too_short_for_the_classes_is_refused(cuda_context):

@@ -30,7 +30,9 @@ class Result(object):
 
     detections: Detections (empty for tasks without boxes).
     mask: uint8 class-id mask at the network's resolution, or None.
-    image_mask: uint8 class-id mask at the received image's resolution (letterbox undone), or None.
+    image_mask: uint8 class-id mask at the received image's resolution (letterbox undone), or None;
+        may be given as a zero-argument function, then computed on first access only (a consumer
+        that wants the network-resolution mask never pays the resize).
     classes: list of (class_id, score) best first, for classification, or None.
     timings: stage name -> seconds ("preprocess", "inference", "postprocess", "total").
     """
@@ -38,6 +40,12 @@ class Result(object):
     def __init__(self, detections=None, mask=None, image_mask=None, classes=None, timings=None):
         self.detections = detections if detections is not None else Detections.empty()
         self.mask = mask
-        self.image_mask = image_mask
+        self._image_mask = image_mask
         self.classes = classes
         self.timings = timings if timings is not None else {}
+
+    @property
+    def image_mask(self):
+        if callable(self._image_mask):
+            self._image_mask = self._image_mask()
+        return self._image_mask

@@ -80,7 +80,7 @@ class SegmentationPostprocessor(object):
 
     def __call__(self, outputs, transform):
         mask = self.network_mask(outputs[self.output_name])
-        return {"mask": mask, "image_mask": mask_to_image(mask, transform)}
+        return {"mask": mask, "image_mask": lambda: mask_to_image(mask, transform)}
 
 
 def mask_to_image(mask, transform):

@@ -287,7 +287,8 @@ class InferenceNode(Node):
             self._publish_masks(header, result)
         if self.settings["publish_overlay"] and self.overlay_pub.get_subscription_count() > 0:
             self._publish_overlay(header, image, encoding, result)
-        self.stats.processed(time.monotonic(), time.monotonic() - started, self._latency(header), result.timings)
+        now = time.monotonic()
+        self.stats.processed(now, now - started, self._latency(header), result.timings)
 
     def _latency(self, header):
         stamp = header.stamp
