@@ -16,6 +16,7 @@ import time
 
 from trt_infer import engine_cache
 from trt_infer.backends import tensorrt_api
+from trt_infer.errors import BuildError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MIB = 256   # fits a 4 GB Jetson Nano next to the OS and the camera pipeline
@@ -26,10 +27,6 @@ MEMORY_HINT = ("if the build is 'Killed' or runs out of memory (the Nano shares 
                "(a desktop session takes about 1 GB), and add swap "
                "(sudo fallocate -l 4G /swapfile && sudo chmod 600 /swapfile && sudo mkswap /swapfile "
                "&& sudo swapon /swapfile)")
-
-
-class BuildError(RuntimeError):
-    """The engine could not be built; the message says what, where and what to do."""
 
 
 def _shape_text(shape):

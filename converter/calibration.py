@@ -9,11 +9,9 @@ import os
 
 import numpy as np
 
+from trt_infer.errors import CalibrationError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
-
-
-class CalibrationError(RuntimeError):
-    """Calibration cannot run; the message says which folder/file/setting and what to do."""
 
 
 def list_images(folder):

@@ -11,13 +11,11 @@ import subprocess
 import sys
 import tempfile
 
+from converter.errors import ExportError
+
 FORMATS = ("saved_model", "keras", "tflite", "torch", "torchscript", "onnx")
 # torch.onnx.export's TorchScript-based exporter handles opsets up to 17; beyond, only dynamo.
 TORCHSCRIPT_EXPORTER_MAX_OPSET = 17
-
-
-class ExportError(ValueError):
-    pass
 
 
 def detect_format(source):

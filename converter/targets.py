@@ -7,6 +7,8 @@ Stays Python 3.6 compatible: `converter/build.py` imports it on the device.
 """
 import re
 
+from converter.errors import UnknownTarget
+
 # ONNX dtype names as `onnx.TensorProto.DataType.Name` spells them.
 OK, CAST_DOWN, REJECTED = "ok", "cast-down", "rejected"
 _NUMPY_NAMES = {"FLOAT": "float32", "FLOAT16": "float16", "DOUBLE": "float64", "INT8": "int8", "UINT8": "uint8",
@@ -173,10 +175,6 @@ PROFILES = {
 }
 
 HOST_DEFAULT = "jetson-nano"
-
-
-class UnknownTarget(ValueError):
-    pass
 
 
 def get_target(name):

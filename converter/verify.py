@@ -12,12 +12,10 @@ import os
 
 import numpy as np
 
+from converter.errors import VerifyError
+
 DEFAULT_ATOL = 1e-3
 DEFAULT_RTOL = 1e-3
-
-
-class VerifyError(ValueError):
-    pass
 
 
 class TensorSpec(object):

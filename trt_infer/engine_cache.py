@@ -17,13 +17,11 @@ import platform
 import sys
 import warnings
 
+from trt_infer.errors import EngineMismatchError
+
 SIDECAR_SUFFIX = ".json"
 SIDECAR_FORMAT = 1
 REBUILD_TOOL = "ros2 run trt_infer convert build"
-
-
-class EngineMismatchError(RuntimeError):
-    """The engine was built for another TensorRT version or GPU; the message says how to rebuild."""
 
 
 class MissingSidecarWarning(UserWarning):

@@ -2,15 +2,12 @@
 import time
 
 from trt_infer.cuda import choose_processing
+from trt_infer.errors import ModelMismatchError
 from trt_infer.postprocess import build_postprocessor
 from trt_infer.preprocess import Preprocessor
 from trt_infer.result import Detections, Result
 
 STAGES = ("preprocess", "inference", "postprocess", "total")
-
-
-class ModelMismatchError(ValueError):
-    """The model file does not match its spec (names, shapes or dtypes)."""
 
 
 class Pipeline(object):

@@ -9,14 +9,7 @@ Unknown keys are errors: a misspelt option must never be silently ignored.
 import numbers
 
 
-class SpecError(ValueError):
-    """A model spec is wrong; the message names the key path, the value and what is allowed."""
-
-    def __init__(self, path, message, source=None):
-        self.path = path
-        self.source = source
-        where = "{}: {}".format(source, path) if source else path
-        super(SpecError, self).__init__("{}: {}".format(where, message))
+from trt_infer.errors import SpecError
 
 
 REQUIRED = object()

@@ -3,9 +3,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-
-class FixError(ValueError):
-    """A graph cannot be repaired automatically; the message says where and what to do."""
+from converter.errors import FixError
 
 
 def to_model(graph):

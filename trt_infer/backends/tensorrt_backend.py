@@ -14,10 +14,7 @@ import numpy as np
 from trt_infer import engine_cache
 from trt_infer.backends import Backend, TensorInfo
 from trt_infer.backends import tensorrt_api
-
-
-class EngineLoadError(RuntimeError):
-    """The engine file cannot be loaded; the message names the file and the rebuild command."""
+from trt_infer.errors import EngineLoadError
 
 
 def _load_cuda():

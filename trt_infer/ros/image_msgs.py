@@ -12,17 +12,11 @@ import array
 
 import numpy as np
 
+from trt_infer.errors import ImageError
+
 # encoding -> channels; all 8 bits per channel, so endianness does not matter.
 CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 ENCODINGS = tuple(sorted(CHANNELS))
-
-
-class ImageError(ValueError):
-    """A message that cannot be viewed as an image; `kind` groups errors for log-once reporting."""
-
-    def __init__(self, kind, message):
-        super(ImageError, self).__init__(message)
-        self.kind = kind
 
 
 def _buffer(data):

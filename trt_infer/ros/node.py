@@ -17,6 +17,7 @@ import time
 import rclpy
 from rclpy.node import Node
 
+from trt_infer.errors import StartupError
 from trt_infer.ros import parameters as params_table
 from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, image_view
 from trt_infer.ros.mailbox import LatestMailbox
@@ -27,10 +28,6 @@ NODE_NAME = "trt_infer"
 DETECTION_TASKS = ("ssd", "efficient_nms", "batched_nms")
 # the pipeline's colour-order argument for each accepted encoding (alpha is dropped, mono replicated)
 COLOR_ORDER = {"rgb8": "RGB", "rgba8": "RGB", "bgr8": "BGR", "bgra8": "BGR", "mono8": "BGR"}
-
-
-class StartupError(Exception):
-    """The node cannot start; the message names the file or parameter and the fix."""
 
 
 def _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, IntegerRange):
