@@ -29,7 +29,7 @@ import numpy as np
 from .schema import Field, SpecError
 
 ANCHOR_SCHEMA = {
-    "num_layers": Field(int, check=lambda n: None if n > 0 else "must be at least 1",
+    "num_layers": Field(int, minimum=1,
                         doc="number of prediction layers (feature maps)"),
     "min_scale": Field(float, default=0.2, doc="scale of the first layer, relative to the input"),
     "max_scale": Field(float, default=0.95, doc="scale of the last layer"),

@@ -26,18 +26,28 @@ class Field(object):
 
     kind: bool, int, float, str, list or dict. float accepts integers too.
     choices: allowed values (for str/int fields).
+    minimum, maximum: inclusive numeric bounds, or None; above: an exclusive lower bound, below an
+        exclusive upper bound. Data, so docs, ROS parameter ranges and messages read the same limits.
     item: a Field every list element must satisfy.
     length: exact list length, or None.
     schema: for dict fields, the nested schema.
-    check: optional callable(value) -> error message or None, for rules a type cannot express.
+    check: optional callable(value) -> error message or None, for rules neither a type nor bounds
+        can express; `check_doc` says that rule in words for the docs.
     nullable: None is an accepted value.
+    doc: what the key means, for the generated docs.
     """
 
     def __init__(self, kind, default=REQUIRED, choices=None, item=None, length=None,
-                 schema=None, check=None, nullable=False, doc=""):
+                 schema=None, check=None, nullable=False, doc="", minimum=None, maximum=None,
+                 above=None, below=None, check_doc=""):
         self.kind = kind
         self.default = default
         self.choices = choices
+        self.minimum = minimum
+        self.maximum = maximum
+        self.above = above
+        self.below = below
+        self.check_doc = check_doc
         self.item = item
         self.length = length
         self.schema = schema
@@ -48,6 +58,24 @@ class Field(object):
     @property
     def required(self):
         return self.default is REQUIRED
+
+    def bounds(self):
+        """The numeric limits in words ("between 0 and 1", ">= 1", "> 0 and < 1"), or ""."""
+        if self.minimum is not None and self.maximum is not None:
+            return "between {} and {}".format(self.minimum, self.maximum)
+        parts = []
+        for limit, sign in ((self.minimum, ">="), (self.above, ">"), (self.maximum, "<="), (self.below, "<")):
+            if limit is not None:
+                parts.append("{} {}".format(sign, limit))
+        return " and ".join(parts)
+
+    def bounds_problem(self, value):
+        """'must be ...' when a number lies outside the bounds, else None."""
+        outside = ((self.minimum is not None and value < self.minimum)
+                   or (self.maximum is not None and value > self.maximum)
+                   or (self.above is not None and value <= self.above)
+                   or (self.below is not None and value >= self.below))
+        return "must be " + self.bounds() if outside else None
 
     def allowed(self):
         """Human description of the accepted values, used in error messages and docs."""
@@ -82,6 +110,10 @@ def _validate_value(value, field, path):
             value, ", ".join(repr(choice) for choice in field.choices)))
     if field.kind is float:
         value = float(value)
+    if field.kind in (int, float):
+        problem = field.bounds_problem(value)
+        if problem:
+            raise SpecError(path, "got {!r}; {}".format(value, problem))
     if field.kind is list:
         if field.length is not None and len(value) != field.length:
             raise SpecError(path, "got {} values {!r}; expected {}".format(

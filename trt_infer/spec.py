@@ -32,41 +32,34 @@ INPUT_DTYPES = ("float32", "float16")
 TOP_LEVEL = "(top level)"
 
 
-def _at_least(minimum):
-    return lambda value: None if value >= minimum else "must be >= {}".format(minimum)
-
-
-def _between(low, high):
-    return lambda value: None if low <= value <= high else "must be between {} and {}".format(low, high)
-
-
 def _non_zero_items(values):
     return "std values must not be 0" if any(value == 0 for value in values) else None
 
 
 def _channel_triple(default, check=None):
-    return Field(list, default=default, item=Field(float), length=3, check=check)
+    return Field(list, default=default, item=Field(float), length=3, check=check,
+                 check_doc="no value 0" if check is not None else "")
 
 
 INPUT_SCHEMA = {
     "name": Field(str, doc="input tensor name in the ONNX graph / engine"),
-    "width": Field(int, check=_at_least(1)),
-    "height": Field(int, check=_at_least(1)),
+    "width": Field(int, minimum=1),
+    "height": Field(int, minimum=1),
     "layout": Field(str, default="NCHW", choices=LAYOUTS),
     "color_order": Field(str, default="RGB", choices=COLOR_ORDERS, doc="the network's channel order"),
     "scale": Field(float, default=1.0),
     "mean": _channel_triple([0.0, 0.0, 0.0]),
     "std": _channel_triple([1.0, 1.0, 1.0], check=_non_zero_items),
     "resize": Field(str, default="stretch", choices=RESIZE_MODES),
-    "pad_value": Field(float, default=0.0, check=_between(0, 255),
+    "pad_value": Field(float, default=0.0, minimum=0, maximum=255,
                        doc="letterbox border pixel value, before normalisation"),
     "dtype": Field(str, default="float32", choices=INPUT_DTYPES),
 }
 
 THRESHOLDS_SCHEMA = {
-    "score": Field(float, default=0.5, check=_between(0, 1)),
-    "nms_iou": Field(float, default=0.45, check=_between(0, 1)),
-    "max_detections": Field(int, default=100, check=_at_least(1)),
+    "score": Field(float, default=0.5, minimum=0.0, maximum=1.0),
+    "nms_iou": Field(float, default=0.45, minimum=0.0, maximum=1.0),
+    "max_detections": Field(int, default=100, minimum=1, maximum=10000),
 }
 
 
@@ -78,7 +71,7 @@ def _labels_problem(value):
     return "expected a file name (relative to the spec file) or a list of strings"
 
 
-_COLOUR = Field(list, item=Field(int, check=_between(0, 255)), length=3)
+_COLOUR = Field(list, item=Field(int, minimum=0, maximum=255), length=3)
 
 TOP_SCHEMA = {
     "name": Field(str),
@@ -86,7 +79,8 @@ TOP_SCHEMA = {
     "description": Field(str, default=""),
     "input": Field(dict, schema=INPUT_SCHEMA),
     "outputs": Field(dict, doc="role -> output tensor name; roles depend on the task"),
-    "labels": Field(object, default=None, nullable=True, check=_labels_problem),
+    "labels": Field(object, default=None, nullable=True, check=_labels_problem,
+                    check_doc="a file name or a list of strings"),
     "palette": Field(list, default=None, nullable=True, item=_COLOUR),
     "thresholds": Field(dict, default={}, schema=THRESHOLDS_SCHEMA),
 }

@@ -6,7 +6,7 @@ from trt_infer.schema import Field
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 SCHEMA = {
-    "top_k": Field(int, default=5, check=lambda k: None if k >= 1 else "must be >= 1"),
+    "top_k": Field(int, default=5, minimum=1),
     "activation": Field(str, default="softmax", choices=ACTIVATIONS,
                         doc="applied to the raw output; none when the model already outputs probabilities"),
 }

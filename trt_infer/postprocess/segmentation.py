@@ -19,7 +19,7 @@ LAYOUTS = ("NCHW", "NHWC")
 SCHEMA = {
     "activation": Field(str, default="argmax", choices=ACTIVATIONS),
     "threshold": Field(float, default=0.5,
-                       check=lambda t: None if 0.0 < t < 1.0 else "must be between 0 and 1 (exclusive)",
+                       above=0.0, below=1.0,
                        doc="for sigmoid/probability: the foreground probability above which a pixel is class 1"),
     "logits_layout": Field(str, default="NCHW", choices=LAYOUTS),
 }

@@ -24,15 +24,11 @@ SCORE_ACTIVATIONS = ("sigmoid", "softmax", "none")
 NMS_METHODS = ("hard", "weighted")
 
 
-def _non_negative(value):
-    return None if value >= 0 else "must be >= 0"
-
-
 NMS_SCHEMA = {
     "method": Field(str, default="hard", choices=NMS_METHODS,
                     doc="hard: drop overlapping boxes; weighted: blend them by score (MediaPipe)"),
     "class_agnostic": Field(bool, default=False, doc="let boxes of different classes suppress each other"),
-    "top_k": Field(int, default=400, check=lambda k: None if k >= 1 else "must be >= 1",
+    "top_k": Field(int, default=400, minimum=1,
                    doc="best candidates kept before NMS"),
 }
 
@@ -42,11 +38,11 @@ SCHEMA = {
     "box_coding": Field(dict, default={}, schema=BOX_CODING_SCHEMA),
     "score_activation": Field(str, default="sigmoid", choices=SCORE_ACTIVATIONS),
     "score_clip": Field(float, default=None, nullable=True,
-                        check=lambda c: None if c > 0 else "must be > 0",
+                        above=0,
                         doc="raw scores clipped to +-score_clip before the activation (MediaPipe: 100)"),
-    "background_class": Field(int, default=None, nullable=True, check=_non_negative,
+    "background_class": Field(int, default=None, nullable=True, minimum=0,
                               doc="score column that is never a detection (TF OD API, pytorch-ssd: 0)"),
-    "num_keypoints": Field(int, default=0, check=_non_negative),
+    "num_keypoints": Field(int, default=0, minimum=0),
     "nms": Field(dict, default={}, schema=NMS_SCHEMA),
 }
 
