@@ -1,21 +1,57 @@
 """`convert check`: would this ONNX graph import and build on the target's TensorRT, and if not, why.
 
 Every finding names the node, its op, the rule it breaks, why the target refuses it, and either
-the fix pass that repairs it (converter/fixes pass names) or what to change in the model.
+the fix pass that repairs it (converter/fixes pass names) or what to change in the model. The rules
+and the passes that repair them are data (`RULES`), read by the docs and checked by the tests.
 """
-from collections import Counter
+from collections import Counter, OrderedDict
 
 from converter.targets import CAST_DOWN, REJECTED, get_target
 
 ERROR, WARNING = "error", "warning"
-_PLUGIN_PASS = "insert_nms_plugin"
 _NMS_OPS = ("NonMaxSuppression",)
+
+
+class Rule(object):
+    """A target rule: its name in findings, what it checks, and the `convert fix` passes that repair it."""
+
+    def __init__(self, name, checks, fixes=()):
+        self.name = name
+        self.checks = checks
+        self.fixes = tuple(fixes)
+
+
+RULES = OrderedDict((rule.name, rule) for rule in (
+    Rule("max_opset", "the model's opset is newer than the target's ONNX parser imports", ("convert_opset",)),
+    Rule("min_opset", "the model's opset is older than the target's ONNX parser accepts"),
+    Rule("io_dtype", "graph input and output types the target rejects or casts down",
+         ("inputs_to_float", "int64_inputs")),
+    Rule("dynamic_shape", "dynamic input dimensions without an optimization profile", ("static_shapes",)),
+    Rule("plugin", "TensorRT plugins the target lacks or handles poorly"),
+    Rule("custom_op", "ops that are neither ONNX ops nor TensorRT plugins", ("tflite_custom_ops",)),
+    Rule("unsupported_op", "ONNX ops the target's parser has no importer for"),
+    Rule("newer_op", "ops that do not exist at the target's maximum opset", ("hardswish",)),
+    Rule("experimental_op", "ops the target imports only experimentally (NonMaxSuppression)", ("strip_nms",)),
+    Rule("reduce_axes", "Reduce axes given as an input where the target's opset needs the attribute",
+         ("reduce_axes",)),
+    Rule("initializer", "op inputs the target needs as initializers but the model computes",
+         ("resize_scales", "fold_constants", "static_shapes")),
+    Rule("reshape_allowzero", "Reshape without an explicit allowzero on TensorRT < 8.4.2", ("reshape_allowzero",)),
+    Rule("resize_mode", "Resize modes and coordinate transformations the target does not support",
+         ("resize_mode",)),
+    Rule("cast_dtype", "casts to types the target rejects"),
+))
 
 
 class Finding(object):
     """One rule a node (or graph input/output) breaks on the target."""
 
     def __init__(self, node, op, rule, why, fix=None, advice=None, severity=ERROR):
+        if rule not in RULES:
+            raise KeyError("check rule {!r} is not declared in converter.check.RULES".format(rule))
+        if fix is not None and fix not in RULES[rule].fixes:
+            raise KeyError("check rule {!r} names fix pass {!r}, which RULES does not declare for it "
+                           "(declared: {})".format(rule, fix, ", ".join(RULES[rule].fixes) or "none"))
         self.node = node
         self.op = op
         self.rule = rule

@@ -5,7 +5,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the converter's host tools need onnx (absent in the Python 3.6 venv)")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from converter.check import ERROR, WARNING, check_model  # noqa: E402
+from converter.check import ERROR, RULES, WARNING, Finding, check_model  # noqa: E402
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset=13, domains=()):
@@ -210,6 +210,23 @@ def test_every_fix_named_by_check_is_a_pass_of_converter_fixes():
     named = set(finding.fix for model in models for finding in check_model(model, "jetson-nano").findings
                 if finding.fix)
     assert named and named <= set(fixes.PASS_NAMES)
+
+
+def test_every_rule_declares_only_real_fix_passes_and_every_pass_is_declared_by_a_rule():
+    fixes = pytest.importorskip("converter.fixes", reason="converter.fixes not importable")
+    declared = set(fix for rule in RULES.values() for fix in rule.fixes)
+    assert declared <= set(fixes.PASS_NAMES)
+    # passes no check rule asks for: the framework-specific rewrites, and the plugin insertion (`--nms plugin`)
+    assert set(fixes.PASS_NAMES) - declared == {"strip_preprocessing", "insert_nms_plugin"}
+
+
+def test_a_finding_must_use_a_declared_rule_and_one_of_its_fix_passes():
+    with pytest.raises(KeyError, match="not declared"):
+        Finding("n", "Relu", "no_such_rule", "why")
+    with pytest.raises(KeyError, match="does not declare for it"):
+        Finding("n", "Reshape", "reshape_allowzero", "why", fix="fold_constants")
+    assert Finding("n", "Reshape", "reshape_allowzero", "why", fix="reshape_allowzero").remedy() == \
+        "convert fix (pass reshape_allowzero)"
 
 
 def test_reduce_sum_takes_axes_as_an_input_already_at_opset_13():

@@ -184,42 +184,23 @@ def statistics_keys():
     return sorted(stats.snapshot())
 
 
-_STATISTICS = [
-        ("frames_received", "images received (counted in the subscription callback)"),
-        ("frames_processed", "images that went through the pipeline and were published"),
-        ("frames_dropped", "images replaced in the one-slot mailbox by a newer one before processing"),
-        ("frames_skipped", "images that could not be processed (unsupported encoding, bad size, error)"),
-        ("frames_color_published", "colour masks drawn and published (only while `segmentation/color` has "
-                                   "subscribers)"),
-        ("frames_overlay_published", "overlays drawn and published (only while `overlay` has subscribers)"),
-        ("processed_since_last_snapshot", "frames processed since the previous message (0 makes the status WARN)"),
-        ("rate_hz", "processed frames per second, from the median cycle time"),
-        ("processing_ms", "end-to-end in the node: frame taken from the mailbox -> results published"),
-        ("latency_ms", "end-to-end pipeline latency: publish time - header.stamp (includes transport and "
-                       "waiting; needs stamped images)"),
-        ("cycle_ms", "time between two processed frames"),
-        ("stage_preprocess_ms", "pipeline stage: resize + normalise into the input buffer"),
-        ("stage_inference_ms", "pipeline stage: the network only (backend call)"),
-        ("stage_postprocess_ms", "pipeline stage: decode + NMS / mask"),
-        ("stage_total_ms", "pipeline stages together (no ROS conversion or publishing)"),
-]
-
-
-def _describe_statistic(key):
-    """(position in _STATISTICS, meaning) of a statistics key."""
-    for index, (prefix, meaning) in enumerate(_STATISTICS):
+def _describe_statistic(key, described):
+    """(position in `described`, meaning) of a statistics key."""
+    for index, (prefix, meaning) in enumerate(described):
         if key == prefix or key.startswith(prefix + "_"):
             return index, meaning
-    raise DocsError("statistics key {!r} (trt_infer/ros/stats.py) has no description: add it to "
-                    "_describe_statistic in tools/generate_docs.py".format(key))
+    raise DocsError("statistics key {!r} has no description: add it to STATISTICS in "
+                    "trt_infer/ros/stats.py".format(key))
 
 
 def statistics_keys_block():
+    from trt_infer.ros.stats import STATISTICS
+
     groups = {}
     for key in statistics_keys():
         stem = re.sub(r"_(median|p95|max)$", "", key)
         entry = "`{}`".format(stem) if stem == key else "`{}_{{median,p95,max}}`".format(stem)
-        groups[entry] = _describe_statistic(key)
+        groups[entry] = _describe_statistic(key, STATISTICS)
     rows = sorted(groups.items(), key=lambda item: item[1][0])
     return _table(("key", "meaning"), [(entry, meaning) for entry, (_, meaning) in rows])
 
@@ -379,20 +360,18 @@ def _first_sentence(docstring):
 
 
 def fix_passes():
-    """[(pass name, module, what it does)] in the order run_fixes runs them, read with ast."""
+    """[(pass name, module, what it does)] in the order run_fixes runs them, from the passes' docstrings."""
+    import importlib
+
     from converter.fixes import FINAL_PASS, PASSES
 
     rows = []
     for name, module in list(PASSES) + [FINAL_PASS]:
-        path = os.path.join(REPO_ROOT, "converter", "fixes", module + ".py")
-        with open(path) as handle:
-            tree = ast.parse(handle.read(), path)
-        function = next((node for node in tree.body if isinstance(node, ast.FunctionDef)
-                         and node.name == "fix_" + name), None)
+        source = importlib.import_module("converter.fixes." + module)
+        function = getattr(source, "fix_" + name, None)
         if function is None:
-            raise DocsError("{}: no function fix_{} for pass {}".format(path, name, name))
-        what = _first_sentence(ast.get_docstring(function) or ast.get_docstring(tree))
-        rows.append((name, module, what))
+            raise DocsError("converter/fixes/{}.py: no function fix_{} for pass {}".format(module, name, name))
+        rows.append((name, module, _first_sentence(function.__doc__ or source.__doc__)))
     return rows
 
 
@@ -402,30 +381,13 @@ def fix_passes_block():
                    for name, module, what in fix_passes()])
 
 
-def check_rules():
-    """{rule: set of fix passes named for it} from the Finding(...) calls in converter/check.py."""
-    path = os.path.join(REPO_ROOT, "converter", "check.py")
-    with open(path) as handle:
-        tree = ast.parse(handle.read(), path)
-    rules = {}
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Finding" and len(node.args) >= 3):
-            continue
-        rule = node.args[2]
-        if not (isinstance(rule, ast.Constant) and isinstance(rule.value, str)):
-            continue
-        fixes = rules.setdefault(rule.value, set())
-        for keyword in node.keywords:
-            if keyword.arg == "fix" and isinstance(keyword.value, ast.Constant) and keyword.value.value:
-                fixes.add(keyword.value.value)
-    return rules
-
-
 def check_rules_block():
-    rows = [("`{}`".format(rule), ", ".join("`{}`".format(fix) for fix in sorted(fixes)) or
+    from converter.check import RULES
+
+    rows = [("`{}`".format(rule.name), rule.checks, ", ".join("`{}`".format(fix) for fix in rule.fixes) or
              "none: the finding says what to change in the model")
-            for rule, fixes in sorted(check_rules().items())]
-    return _table(("rule (`convert check`)", "repaired by `convert fix` pass"), rows)
+            for rule in RULES.values()]
+    return _table(("rule (`convert check`)", "what it checks", "repaired by `convert fix` pass"), rows)
 
 
 def _option_text(action):

@@ -57,8 +57,8 @@ INPUT_SCHEMA = {
 }
 
 THRESHOLDS_SCHEMA = {
-    "score": Field(float, default=0.5, minimum=0.0, maximum=1.0),
-    "nms_iou": Field(float, default=0.45, minimum=0.0, maximum=1.0),
+    "score": Field(float, default=0.5, minimum=0, maximum=1),
+    "nms_iou": Field(float, default=0.45, minimum=0, maximum=1),
     "max_detections": Field(int, default=100, minimum=1, maximum=10000),
 }
 

@@ -17,6 +17,27 @@ import numpy as np
 
 WINDOW = 300
 
+# (key or key prefix, meaning) of what a snapshot carries, in the order the docs list them
+STATISTICS = (
+    ("frames_received", "images received (counted in the subscription callback)"),
+    ("frames_processed", "images that went through the pipeline and were published"),
+    ("frames_dropped", "images replaced in the one-slot mailbox by a newer one before processing"),
+    ("frames_skipped", "images that could not be processed (unsupported encoding, bad size, error)"),
+    ("frames_color_published", "colour masks drawn and published (only while `segmentation/color` has "
+                               "subscribers)"),
+    ("frames_overlay_published", "overlays drawn and published (only while `overlay` has subscribers)"),
+    ("processed_since_last_snapshot", "frames processed since the previous message (0 makes the status WARN)"),
+    ("rate_hz", "processed frames per second, from the median cycle time"),
+    ("processing_ms", "end-to-end in the node: frame taken from the mailbox -> results published"),
+    ("latency_ms", "end-to-end pipeline latency: publish time - header.stamp (includes transport and "
+                   "waiting; needs stamped images)"),
+    ("cycle_ms", "time between two processed frames"),
+    ("stage_preprocess_ms", "pipeline stage: resize + normalise into the input buffer"),
+    ("stage_inference_ms", "pipeline stage: the network only (backend call)"),
+    ("stage_postprocess_ms", "pipeline stage: decode + NMS / mask"),
+    ("stage_total_ms", "pipeline stages together (no ROS conversion or publishing)"),
+)
+
 
 class FrameStats(object):
 
