@@ -2,7 +2,8 @@
 # The README's second command: sets up the environment (idempotent) and runs every test:
 #   1. the whole suite on the host Python (.venv): runtime, converter, ROS 2 over real DDS, colcon build,
 #      the static Python 3.6 compatibility check;
-#   2. the runtime's tests again on the Jetson Nano's Python 3.6 + numpy 1.19 (.venv36).
+#   2. the runtime's tests again on the Jetson Nano's Python 3.6 + numpy 1.19 (.venv36);
+#   3. the linter (ruff, configured in ruff.toml).
 # Extra arguments go to both pytest runs (e.g. -k spec, -x).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,9 @@ if ! grep -Eq '[0-9]+ passed' "$nano_log"; then
 fi
 rm -f "$nano_log"
 
-echo "[test] host suite exit status $host_status, Python 3.6 suite exit status $nano_status"
-[ "$host_status" -eq 0 ] && [ "$nano_status" -eq 0 ]
+echo "[test] lint: $(.venv/bin/ruff --version)"
+.venv/bin/ruff check .
+lint_status=$?
+
+echo "[test] host suite exit status $host_status, Python 3.6 suite exit status $nano_status, lint exit status $lint_status"
+[ "$host_status" -eq 0 ] && [ "$nano_status" -eq 0 ] && [ "$lint_status" -eq 0 ]
