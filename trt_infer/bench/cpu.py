@@ -21,18 +21,18 @@ import time
 
 import numpy as np
 
-from trt_infer import benchmarking
+from trt_infer.bench import machine as machine_info
+from trt_infer.paths import resolve_path
 
 DEFAULT_OUT = os.path.join("output", "bench")
-SSD_SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "config", "models", "ssd_mobilenet_v2_coco.yaml")
+SSD_SPEC = os.path.join("config", "models", "ssd_mobilenet_v2_coco.yaml")  # found by resolve_path
 
 
 def machine():
     """The machine and the library versions, as printed and stored with the figures."""
     import cv2
 
-    return benchmarking.machine(opencv=cv2.__version__)
+    return machine_info.machine(opencv=cv2.__version__)
 
 
 def time_calls(function, iterations, warmup=10):
@@ -123,7 +123,7 @@ def bench_ssd(iterations):
     if not hasattr(cv2.dnn, "NMSBoxesBatched"):
         print("skipped SSD decode + NMS: this OpenCV ({}) has no cv2.dnn.NMSBoxesBatched".format(cv2.__version__))
         return []
-    spec = load_spec(SSD_SPEC)
+    spec = load_spec(resolve_path(SSD_SPEC))
     post = SSDPostprocessor(spec)
     outputs = realistic_ssd_outputs(post, spec)
     raw_boxes = outputs[spec.outputs["boxes"]][0]
