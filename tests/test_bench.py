@@ -94,6 +94,18 @@ def test_installed_bench_finds_its_model_spec_in_share(tmp_path):
         assert any(name.startswith("SSD decode + NMS") for name in names)
 
 
+def test_installed_bench_without_the_share_folder_names_the_missing_spec(tmp_path):
+    import cv2
+
+    if not hasattr(cv2.dnn, "NMSBoxesBatched"):
+        pytest.skip("this OpenCV has no cv2.dnn.NMSBoxesBatched, so the benchmark reads no model spec")
+    _, site_packages = installed_layout(tmp_path)
+    result, _ = run_installed_bench(tmp_path, None, site_packages)
+    assert result.returncode == 2, result.stderr
+    assert os.path.join("config", "models", "ssd_mobilenet_v2_coco.yaml") in result.stderr
+    assert "share/trt_infer" in result.stderr and "Traceback" not in result.stderr
+
+
 def loaded_modules(code):
     """The trt_infer modules a fresh interpreter has loaded after running `code`."""
     result = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"],

@@ -18,6 +18,7 @@ and the device-to-device copy bandwidth, from which the kernel's memory-bandwidt
 import argparse
 import datetime
 import json
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,8 @@ import time
 import numpy as np
 
 from trt_infer.bench import machine as machine_info
+
+logger = logging.getLogger(__name__)
 
 SIZES = ((1920, 1080), (640, 480))
 NET = 300
@@ -283,8 +286,8 @@ def main(argv=None):
     try:
         report(result, args.out)
     except ImportError:
-        print("matplotlib missing: make gpu.md/gpu.png elsewhere with --report {}".format(
-            os.path.join(args.out, "gpu.json")))
+        logger.warning("matplotlib missing: make gpu.md/gpu.png elsewhere with --report %s",
+                       os.path.join(args.out, "gpu.json"))
 
 
 if __name__ == "__main__":
