@@ -36,7 +36,7 @@ setup(
             "convert = converter.cli:main",
             "trt_infer_node = trt_infer.ros.node:main",
             "replay = trt_infer.ros.replay:main",
-            "bench = trt_infer.bench:main",
+            "bench = trt_infer.bench.cpu:main",
         ],
     },
 )

@@ -1,14 +1,21 @@
-"""Smoke test of the `bench` console script: it runs with tiny iteration counts and writes a valid
-report. Not a timed test: the figures are printed and stored, never asserted."""
+"""Smoke tests of the benchmarks in trt_infer/bench/: the `bench` console script runs with tiny
+iteration counts and writes a valid report, also when installed (data from share/trt_infer);
+the GPU and node benchmarks import without their dependencies; the runtime never imports them.
+Not timed tests: the figures are printed and stored, never asserted."""
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
 pytest.importorskip("cv2", reason="the benchmark's references are OpenCV functions")
 pytest.importorskip("yaml", reason="the SSD benchmark reads its model spec")
 
-from trt_infer import bench  # noqa: E402
+from trt_infer.bench import cpu as bench  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_bench_writes_json_and_markdown(tmp_path, capsys):
@@ -41,3 +48,96 @@ def test_bad_iteration_count_is_refused(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--iterations", "0"])
     assert "--iterations must be at least 1" in capsys.readouterr().err
+
+
+
+def installed_layout(root):
+    """A prefix laid out as colcon installs the package: the modules under lib/pythonX.Y/site-packages,
+    config/ under share/trt_infer, the ament index marker; returns (prefix, site-packages)."""
+    prefix = os.path.join(str(root), "install")
+    site_packages = os.path.join(prefix, "lib", "python{}.{}".format(*sys.version_info[:2]), "site-packages")
+    shutil.copytree(os.path.join(REPO_ROOT, "trt_infer"), os.path.join(site_packages, "trt_infer"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(os.path.join(REPO_ROOT, "config"), os.path.join(prefix, "share", "trt_infer", "config"))
+    index = os.path.join(prefix, "share", "ament_index", "resource_index", "packages")
+    os.makedirs(index)
+    open(os.path.join(index, "trt_infer"), "w").close()
+    return prefix, site_packages
+
+
+def run_installed_bench(tmp_path, prefix, site_packages):
+    """`python -m trt_infer.bench --iterations 1` from a folder outside the repo and the install."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = dict(os.environ, PYTHONPATH=site_packages, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("AMENT_PREFIX_PATH", None)
+    if prefix:
+        env["AMENT_PREFIX_PATH"] = prefix
+    return subprocess.run([sys.executable, "-m", "trt_infer.bench", "--iterations", "1", "--out", "out"],
+                          cwd=str(elsewhere), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True), elsewhere
+
+
+def test_installed_bench_finds_its_model_spec_in_share(tmp_path):
+    import cv2
+
+    prefix, site_packages = installed_layout(tmp_path)
+    result, elsewhere = run_installed_bench(tmp_path, prefix, site_packages)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("machine: ")
+    with open(str(elsewhere / "out" / "bench.json")) as handle:
+        report = json.load(handle)
+    assert report["iterations"] == 1
+    names = [row["name"] for row in report["benchmarks"]]
+    assert names[0].startswith("preprocess 640x480")
+    if hasattr(cv2.dnn, "NMSBoxesBatched"):
+        assert any(name.startswith("SSD decode + NMS") for name in names)
+
+
+def test_installed_bench_without_the_share_folder_names_the_missing_spec(tmp_path):
+    import cv2
+
+    if not hasattr(cv2.dnn, "NMSBoxesBatched"):
+        pytest.skip("this OpenCV has no cv2.dnn.NMSBoxesBatched, so the benchmark reads no model spec")
+    _, site_packages = installed_layout(tmp_path)
+    result, _ = run_installed_bench(tmp_path, None, site_packages)
+    assert result.returncode == 2, result.stderr
+    assert os.path.join("config", "models", "ssd_mobilenet_v2_coco.yaml") in result.stderr
+    assert "share/trt_infer" in result.stderr and "Traceback" not in result.stderr
+
+
+def loaded_modules(code):
+    """The trt_infer modules a fresh interpreter has loaded after running `code`."""
+    result = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize("code", ["import trt_infer", "import trt_infer.pipeline",
+                                  "from trt_infer.pipeline import Pipeline"])
+def test_the_runtime_does_not_import_the_benchmarks(code):
+    modules = loaded_modules(code)
+    assert "trt_infer" in modules
+    assert not [name for name in modules if name == "trt_infer.bench" or name.startswith("trt_infer.bench.")]
+
+
+@pytest.mark.parametrize("module", ["trt_infer.bench", "trt_infer.bench.cpu", "trt_infer.bench.gpu",
+                                    "trt_infer.bench.node", "trt_infer.bench.machine"])
+def test_the_benchmarks_import_without_ros_or_cuda(module):
+    modules = loaded_modules("import " + module)
+    assert module in modules
+    assert not [name for name in modules if name.split(".")[0] in ("rclpy", "pycuda", "torch", "matplotlib")]
+
+
+@pytest.mark.parametrize("module, words", [
+    ("trt_infer.bench.gpu", ["--out", "--repeats", "--report"]),
+    ("trt_infer.bench.node", ["--onnx", "--config", "--out", "--rate", "--seconds", "--reliability"]),
+    ("trt_infer.bench", ["--iterations", "--out"]),
+])
+def test_benchmark_help(module, words):
+    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 0, result.stderr
+    for word in words:
+        assert word in result.stdout

@@ -85,3 +85,17 @@ def test_installed_convert_script_runs_from_the_install(installed_prefix):
     assert result.returncode == 0, result.stdout
     for subcommand in ("export", "fix", "check", "verify", "build", "all", "inspect"):
         assert subcommand in result.stdout
+
+
+def test_installed_bench_script_finds_its_data_in_share(installed_prefix, tmp_path):
+    """`bench` run from the install, away from any source tree, reads its model spec from share/trt_infer."""
+    cv2 = pytest.importorskip("cv2", reason="the benchmark's references are OpenCV functions")
+    site_packages = glob.glob(os.path.join(installed_prefix, "lib", "python3*", "site-packages"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(site_packages), AMENT_PREFIX_PATH=installed_prefix)
+    result = subprocess.run([os.path.join(installed_prefix, "lib", "trt_infer", "bench"), "--iterations", "1",
+                             "--out", str(tmp_path)], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    assert result.returncode == 0, result.stdout
+    assert "preprocess 640x480" in result.stdout
+    if hasattr(cv2.dnn, "NMSBoxesBatched"):
+        assert "SSD decode + NMS" in result.stdout

@@ -3,9 +3,9 @@
     bash tools/benchmarks.sh            (sets up the environment, then runs this)
 
 - CPU pre/post-processing vs OpenCV references: `python -m trt_infer.bench`, run now.
-- Node overhead vs the raw DDS round trip and bare inference: `python -m trt_infer.ros.bench_node`,
+- Node overhead vs the raw DDS round trip and bare inference: `python -m trt_infer.bench.node`,
   run now with MediaPipe's BlazeFace (ONNX Runtime backend) over Fast DDS on loopback.
-- GPU pre-processing on an NVIDIA GPU: `python -m trt_infer.cuda.bench_gpu`, which needs pycuda and a
+- GPU pre-processing on an NVIDIA GPU: `python -m trt_infer.bench.gpu`, which needs pycuda and a
   GPU; its committed results (docs/benchmarks/gpu.json) are included with their own machine and date,
   and re-measured when this machine has a GPU.
 Every section names its machine, command and date; ratios against references measured in the same
@@ -75,7 +75,7 @@ def node_section(out, seconds):
         if profile:
             env["FASTDDS_DEFAULT_PROFILES_FILE"] = profile
         run_out = os.path.join(out, name)
-        command = run([sys.executable, "-m", "trt_infer.ros.bench_node", "--onnx", onnx_path, "--seconds",
+        command = run([sys.executable, "-m", "trt_infer.bench.node", "--onnx", onnx_path, "--seconds",
                        str(seconds), "--reliability", "reliable", "--out", run_out], env=env)
         results = load(os.path.join(run_out, "results.json"))
         shutil.copy(os.path.join(run_out, "latency.png"), os.path.join(FIGURES, "node_latency_{}.png".format(name)))
@@ -116,7 +116,7 @@ def gpu_section(out):
     committed = os.path.join(FIGURES, "gpu.json")
     try:
         import pycuda.driver  # noqa: F401
-        run([sys.executable, "-m", "trt_infer.cuda.bench_gpu", "--out", FIGURES])
+        run([sys.executable, "-m", "trt_infer.bench.gpu", "--out", FIGURES])
     except ImportError:
         print("[benchmarks] no pycuda here: the GPU section uses the committed {}".format(
             os.path.relpath(committed, REPO_ROOT)))

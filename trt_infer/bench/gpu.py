@@ -1,7 +1,7 @@
 """Benchmark of the fused GPU pre-processing against the CPU path and PyTorch on the same GPU.
 
-    python -m trt_infer.cuda.bench_gpu --out DIR            # on a machine with a GPU: DIR/gpu.json
-    python -m trt_infer.cuda.bench_gpu --report DIR/gpu.json --out DIR   # gpu.md + gpu.png from it
+    python -m trt_infer.bench.gpu --out DIR            # on a machine with a GPU: DIR/gpu.json
+    python -m trt_infer.bench.gpu --report DIR/gpu.json --out DIR   # gpu.md + gpu.png from it
 
 For each camera size (BGR uint8 -> 300x300 NCHW float32, stretch) it measures in one run:
   cpu          the runtime's CPU Preprocessor (trt_infer.preprocess), wall clock
@@ -18,13 +18,16 @@ and the device-to-device copy bandwidth, from which the kernel's memory-bandwidt
 import argparse
 import datetime
 import json
+import logging
 import os
 import sys
 import time
 
 import numpy as np
 
-from trt_infer import benchmarking
+from trt_infer.bench import machine as machine_info
+
+logger = logging.getLogger(__name__)
 
 SIZES = ((1920, 1080), (640, 480))
 NET = 300
@@ -189,7 +192,7 @@ def machine(context):
     import pycuda
     import pycuda.driver as cuda
 
-    return benchmarking.machine(gpu=context.name, compute_capability="{}.{}".format(*context.compute_capability),
+    return machine_info.machine(gpu=context.name, compute_capability="{}.{}".format(*context.compute_capability),
                                 cuda_driver=cuda.get_driver_version(), opencv=cv2.__version__,
                                 pycuda=pycuda.VERSION_TEXT)
 
@@ -211,7 +214,7 @@ def run(out_dir, repeats):
             row["torch_vs_gpu_wall"] = row["torch_wall_ms"] / row["gpu_wall_ms"]
             row["torch_vs_gpu_events"] = row["torch_events_ms"] / row["gpu_events_ms"]
     result = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "command": "python -m trt_infer.cuda.bench_gpu " + " ".join(sys.argv[1:]),
+              "command": "python -m trt_infer.bench.gpu " + " ".join(sys.argv[1:]),
               "machine": info, "copy_bandwidth_GBps": bandwidth / 1e9, "repeats": repeats,
               "network_input": "{0}x{0} NCHW float32 RGB, (pixel - 127.5) / 127.5, stretch".format(NET),
               "rows": rows}
@@ -283,8 +286,8 @@ def main(argv=None):
     try:
         report(result, args.out)
     except ImportError:
-        print("matplotlib missing: make gpu.md/gpu.png elsewhere with --report {}".format(
-            os.path.join(args.out, "gpu.json")))
+        logger.warning("matplotlib missing: make gpu.md/gpu.png elsewhere with --report %s",
+                       os.path.join(args.out, "gpu.json"))
 
 
 if __name__ == "__main__":

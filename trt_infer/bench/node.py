@@ -1,6 +1,6 @@
 """Node overhead benchmark in the style of ros2_benchmark (not a test).
 
-    python -m trt_infer.ros.bench_node --onnx model.onnx [--config config/detector.yaml] [--out output/bench_node]
+    python -m trt_infer.bench.node --onnx model.onnx [--config config/detector.yaml] [--out output/bench_node]
 
 Needs a ROS 2 environment with vision_msgs. In one run, on the same 640x480 bgr8 images:
   relay     the raw DDS round trip: images go to a relay node that publishes them straight back
@@ -9,7 +9,12 @@ Needs a ROS 2 environment with vision_msgs. In one run, on the same 640x480 bgr8
   inference the backend's bare `infer()` time, and the whole pipeline's, in this process.
 For relay and node: fixed rate (default 30 Hz: median, p95, drops) and the peak rate with < 5 %
 drops (rates stepped up until drops exceed that). Writes results.json, results.md (table) and
-latency.png under --out and prints the table.
+latency.png under --out and prints the table. --config and the model spec it names are found
+from the working directory, the source tree or the installed share/trt_infer.
+
+The one module outside trt_infer/ros/ that uses rclpy (it drives the node over DDS); rclpy and the
+ROS adapter are imported inside the functions that need them, so importing this module does not
+need ROS.
 """
 import argparse
 import json
@@ -21,7 +26,8 @@ import time
 
 import numpy as np
 
-from trt_infer import benchmarking
+from trt_infer.bench import machine as machine_info
+from trt_infer.paths import resolve_path
 
 WIDTH, HEIGHT = 640, 480
 PEAK_RATES = (30, 60, 90, 120, 180, 240, 320)
@@ -111,18 +117,22 @@ def measure(driver, rate, seconds):
     return fixed
 
 
-def bare_inference(config, onnx, frame, runs=200):
-    from trt_infer.backends import load_backend
-    from trt_infer.pipeline import Pipeline
-    from trt_infer.ros.node import resolve_path
-    from trt_infer.spec import load_spec
-
+def model_spec_of(config):
+    """The model spec the node params file names, found like the node finds it (here also in the
+    source tree); the node is handed this path, so both sides time the same model."""
     import yaml
 
     with open(config) as handle:
-        spec_path = yaml.safe_load(handle)["/**"]["ros__parameters"]["model_spec"]
+        return resolve_path(yaml.safe_load(handle)["/**"]["ros__parameters"]["model_spec"])
+
+
+def bare_inference(spec_path, onnx, frame, runs=200):
+    from trt_infer.backends import load_backend
+    from trt_infer.pipeline import Pipeline
+    from trt_infer.spec import load_spec
+
     backend = load_backend(onnx, "onnxruntime")
-    pipeline = Pipeline(load_spec(resolve_path(spec_path)), backend)
+    pipeline = Pipeline(load_spec(spec_path), backend)
     image = np.ascontiguousarray(__import__("cv2").resize(frame, (WIDTH, HEIGHT)))
     inference, total = [], []
     for _ in range(runs):
@@ -161,8 +171,9 @@ def run_benchmark(args):
     from trt_infer.ros.replay import skimage_frame
 
     frame = skimage_frame("astronaut")
-    results = {"machine": benchmarking.machine(), "rate_hz": args.rate, "reliability": args.reliability, "seconds": args.seconds, "image": "640x480 bgr8",
-               "inference": bare_inference(args.config, args.onnx, frame)}
+    spec_path = model_spec_of(args.config)
+    results = {"machine": machine_info.machine(), "rate_hz": args.rate, "reliability": args.reliability, "seconds": args.seconds, "image": "640x480 bgr8",
+               "inference": bare_inference(spec_path, args.onnx, frame)}
     rclpy.init()
     node = rclpy.create_node("bench_node_driver")
     spinner = threading.Thread(target=rclpy.spin, args=(node,))
@@ -170,12 +181,12 @@ def run_benchmark(args):
     spinner.start()
     try:
         # each answer is subscribed with the QoS its publisher offers: images best effort, results reliable
-        stages = (("relay", ["trt_infer.ros.bench_node", "--relay", "--reliability", args.reliability], Image,
+        stages = (("relay", ["trt_infer.bench.node", "--relay", "--reliability", args.reliability], Image,
                    "relayed", image_qos(args.reliability)),
-                  ("node", ["trt_infer.ros.node", "--ros-args", "--params-file", args.config, "-p",
-                            "onnx_path:=" + args.onnx, "-p", "backend:=onnxruntime", "-p",
-                            "input_reliability:=" + args.reliability], Detection2DArray, "detections",
-                   result_qos()))
+                  ("node", ["trt_infer.ros.node", "--ros-args", "--params-file", args.config,
+                            "-p", "model_spec:=" + spec_path, "-p", "onnx_path:=" + args.onnx,
+                            "-p", "backend:=onnxruntime", "-p", "input_reliability:=" + args.reliability],
+                   Detection2DArray, "detections", result_qos()))
         for name, command, answer_type, topic, qos in stages:
             driver = Driver(node, frame, args.reliability)
             node.create_subscription(answer_type, topic, driver.on_answer, qos)
@@ -243,7 +254,7 @@ def plot(results, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m trt_infer.ros.bench_node", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m trt_infer.bench.node", description=__doc__.split("\n")[0])
     parser.add_argument("--onnx", help="the model (ONNX Runtime backend)")
     parser.add_argument("--config", default="config/detector.yaml", help="node params file naming the model spec")
     parser.add_argument("--out", default="output/bench_node")
@@ -257,6 +268,7 @@ def main(argv=None):
         return relay_main(args.reliability)
     if not args.onnx:
         parser.error("--onnx is required")
+    args.config = resolve_path(args.config)
     results = run_benchmark(args)
     if not os.path.isdir(args.out):
         os.makedirs(args.out)

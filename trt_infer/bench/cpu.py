@@ -15,24 +15,28 @@ Prints the machine, then the table; writes bench.json and bench.md into --out.
 """
 import argparse
 import json
+import logging
 import os
 import sys
 import time
 
 import numpy as np
 
-from trt_infer import benchmarking
+from trt_infer.bench import machine as machine_info
+from trt_infer.errors import TrtInferError
+from trt_infer.paths import resolve_path
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_OUT = os.path.join("output", "bench")
-SSD_SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "config", "models", "ssd_mobilenet_v2_coco.yaml")
+SSD_SPEC = os.path.join("config", "models", "ssd_mobilenet_v2_coco.yaml")  # found by resolve_path
 
 
 def machine():
     """The machine and the library versions, as printed and stored with the figures."""
     import cv2
 
-    return benchmarking.machine(opencv=cv2.__version__)
+    return machine_info.machine(opencv=cv2.__version__)
 
 
 def time_calls(function, iterations, warmup=10):
@@ -121,9 +125,9 @@ def bench_ssd(iterations):
     from trt_infer.spec import load_spec
 
     if not hasattr(cv2.dnn, "NMSBoxesBatched"):
-        print("skipped SSD decode + NMS: this OpenCV ({}) has no cv2.dnn.NMSBoxesBatched".format(cv2.__version__))
+        logger.warning("skipped SSD decode + NMS: this OpenCV (%s) has no cv2.dnn.NMSBoxesBatched", cv2.__version__)
         return []
-    spec = load_spec(SSD_SPEC)
+    spec = load_spec(resolve_path(SSD_SPEC))
     post = SSDPostprocessor(spec)
     outputs = realistic_ssd_outputs(post, spec)
     raw_boxes = outputs[spec.outputs["boxes"]][0]
@@ -220,7 +224,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.iterations < 1:
         parser.error("--iterations must be at least 1")
-    run(args.iterations, args.out)
+    try:
+        run(args.iterations, args.out)
+    except TrtInferError as error:
+        logger.error("%s\nThe benchmark looks for config/ in the working directory, the source tree and the "
+                     "share/trt_infer of the install on AMENT_PREFIX_PATH (source its setup.bash).", error)
+        return 2
     return 0
 
 
