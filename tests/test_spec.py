@@ -41,8 +41,8 @@ def test_shipped_selfie_spec_loads_with_its_labels_and_palette():
     assert spec.labels == ["background", "person"]
     assert spec.palette.shape == (2, 3) and spec.palette.dtype.name == "uint8"
     assert spec.input.shape == (1, spec.input.height, spec.input.width, 3)
-    assert spec.segmentation["activation"] == "probability"
-    assert spec.ssd is None and spec.section is spec.segmentation
+    assert spec.section.activation == "probability" and spec.section["activation"] == "probability"
+    assert not hasattr(spec, "ssd") and not hasattr(spec, "segmentation")
     assert len(spec.digest) == 64
 
 
@@ -84,7 +84,7 @@ def test_missing_labels_file_names_the_resolved_path_and_the_spec(tmp_path):
     (lambda d: d["input"].update(dtype="int8"), ["input.dtype", "'float16'"]),
     (lambda d: d.update(task="detect"), ["task", "'detect'", "'ssd'", "'segmentation'"]),
     (lambda d: d.update(thresholds={"score": 1.5}), ["thresholds.score", "1.5", "between 0 and 1"]),
-    (lambda d: d.update(thresholds={"max_detections": 0}), ["thresholds.max_detections", ">= 1"]),
+    (lambda d: d.update(thresholds={"max_detections": 0}), ["thresholds.max_detections", "between 1 and 10000"]),
     (lambda d: d.update(outputs={}), ["outputs.logits", "missing"]),
     (lambda d: d["outputs"].update(boxes="b"), ["outputs.boxes", "unknown output role", "logits"]),
     (lambda d: d.update(palette=[[0, 0, 300]]), ["palette[0][2]", "300", "between 0 and 255"]),

@@ -11,6 +11,7 @@ import math
 import cv2
 import numpy as np
 
+from trt_infer.result import Result
 from trt_infer.schema import Field
 
 ACTIVATIONS = ("argmax", "sigmoid", "probability")
@@ -26,14 +27,14 @@ SCHEMA = {
 
 
 class SegmentationPostprocessor(object):
-    """Returns mask (uint8 class ids, network resolution) and image_mask (the received image's)."""
+    """Returns a Result with mask (uint8 class ids, network resolution) and image_mask (the received image's)."""
 
     def __init__(self, spec):
-        section = spec.segmentation
+        section = spec.section
         self.output_name = spec.outputs["logits"]
-        self.activation = section["activation"]
-        self.layout = section["logits_layout"]
-        threshold = section["threshold"]
+        self.activation = section.activation
+        self.layout = section.logits_layout
+        threshold = section.threshold
         # sigmoid(x) > t  <=>  x > log(t / (1 - t)): compare logits directly, no exp per pixel.
         self.cutoff = math.log(threshold / (1.0 - threshold)) if self.activation == "sigmoid" else threshold
 
@@ -80,7 +81,7 @@ class SegmentationPostprocessor(object):
 
     def __call__(self, outputs, transform):
         mask = self.network_mask(outputs[self.output_name])
-        return {"mask": mask, "image_mask": lambda: mask_to_image(mask, transform)}
+        return Result(mask=mask, image_mask=lambda: mask_to_image(mask, transform))
 
 
 def mask_to_image(mask, transform):
