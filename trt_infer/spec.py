@@ -27,7 +27,7 @@ def _non_zero_items(values):
 
 def _channel_triple(default, doc, check=None):
     return Field(list, default=default, item=Field(float), length=3, check=check,
-                 check_doc="no value 0" if check is not None else "", doc=doc)
+                 check_doc="no value may be 0" if check is not None else "", doc=doc)
 
 
 INPUT_SCHEMA = {

@@ -7,7 +7,7 @@ from trt_infer.schema import Field
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 SCHEMA = {
-    "top_k": Field(int, default=5, minimum=1),
+    "top_k": Field(int, default=5, minimum=1, doc="number of best classes reported"),
     "activation": Field(str, default="softmax", choices=ACTIVATIONS,
                         doc="applied to the raw output; none when the model already outputs probabilities"),
 }

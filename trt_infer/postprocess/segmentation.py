@@ -18,11 +18,13 @@ ACTIVATIONS = ("argmax", "sigmoid", "probability")
 LAYOUTS = ("NCHW", "NHWC")
 
 SCHEMA = {
-    "activation": Field(str, default="argmax", choices=ACTIVATIONS),
+    "activation": Field(str, default="argmax", choices=ACTIVATIONS,
+                        doc="argmax over class channels; sigmoid of one logit channel; probability: one channel "
+                            "already holding probabilities"),
     "threshold": Field(float, default=0.5,
-                       above=0.0, below=1.0,
+                       above=0, below=1,
                        doc="for sigmoid/probability: the foreground probability above which a pixel is class 1"),
-    "logits_layout": Field(str, default="NCHW", choices=LAYOUTS),
+    "logits_layout": Field(str, default="NCHW", choices=LAYOUTS, doc="layout of the segmentation output"),
 }
 
 

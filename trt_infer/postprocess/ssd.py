@@ -34,16 +34,22 @@ NMS_SCHEMA = {
 
 SCHEMA = {
     # Required unless box_coding.type is decoded: checked by the post-processor (see _anchors).
-    "anchors": Field(dict, default=None, nullable=True, schema=ANCHOR_SCHEMA),
-    "box_coding": Field(dict, default={}, schema=BOX_CODING_SCHEMA),
-    "score_activation": Field(str, default="sigmoid", choices=SCORE_ACTIVATIONS),
+    "anchors": Field(dict, default=None, nullable=True, schema=ANCHOR_SCHEMA,
+                     doc="anchor (prior box) generator, see [ssd.anchors](#ssdanchors); required unless "
+                         "box_coding.type is decoded"),
+    "box_coding": Field(dict, default={}, schema=BOX_CODING_SCHEMA,
+                        doc="how regressor values decode against the anchors, see [ssd.box_coding](#ssdbox_coding)"),
+    "score_activation": Field(str, default="sigmoid", choices=SCORE_ACTIVATIONS,
+                              doc="sigmoid (TF OD API, MediaPipe), softmax over the classes (pytorch-ssd), none "
+                                  "(scores already probabilities)"),
     "score_clip": Field(float, default=None, nullable=True,
                         above=0,
                         doc="raw scores clipped to +-score_clip before the activation (MediaPipe: 100)"),
     "background_class": Field(int, default=None, nullable=True, minimum=0,
                               doc="score column that is never a detection (TF OD API, pytorch-ssd: 0)"),
-    "num_keypoints": Field(int, default=0, minimum=0),
-    "nms": Field(dict, default={}, schema=NMS_SCHEMA),
+    "num_keypoints": Field(int, default=0, minimum=0,
+                           doc="keypoints (x, y pairs) per box in the regressor row (BlazeFace: 6)"),
+    "nms": Field(dict, default={}, schema=NMS_SCHEMA, doc="non-maximum suppression, see [ssd.nms](#ssdnms)"),
 }
 
 
