@@ -48,6 +48,7 @@ def required_blocks():
     spec_names = tuple("spec-" + name for _, _, name in _spec_sections()) + ("task-outputs",)
     return dict(REQUIRED_BLOCKS, **{SPEC_DOC: spec_names})
 
+
 def _nested_sections(section, schema):
     """(section, schema, block name) of `schema` and, depth first, of its nested mapping Fields."""
     found = [(section, schema, section or "top")]
@@ -298,13 +299,11 @@ def _section_heading(task_name):
 
 def _spec_block(section, schema):
     """A section's table; a task's own section starts with its heading and the row's doc."""
-    from trt_infer.tasks import task_names
+    from trt_infer.tasks import get_task, task_names
 
     table = spec_table(section, schema)
     if section not in task_names():
         return table
-    from trt_infer.tasks import get_task
-
     task = get_task(section)
     paragraph = textwrap.fill(task.doc, width=100, break_long_words=False, break_on_hyphens=False)
     return "## {}\n\n{}\n\n{}".format(task.name, paragraph, table)
