@@ -138,7 +138,7 @@ def test_pytorch_ssd_priors_from_the_shipped_voc_spec():
 
     pytest.importorskip("yaml")
     spec = load_spec(os.path.join(REPO, "config", "models", "ssd_mobilenet_v1_voc.yaml"))
-    anchors = generate_anchors(spec.ssd["anchors"], spec.input.width, spec.input.height)
+    anchors = generate_anchors(spec.section.anchors, spec.input.width, spec.input.height)
     mobilenet_v1_ssd_config = [(19, 16, (60, 105), [2, 3]), (10, 32, (105, 150), [2, 3]),
                                (5, 64, (150, 195), [2, 3]), (3, 100, (195, 240), [2, 3]),
                                (2, 150, (240, 285), [2, 3]), (1, 300, (285, 330), [2, 3])]
@@ -153,4 +153,4 @@ def test_shipped_specs_generate_the_published_anchor_counts(name, count):
 
     pytest.importorskip("yaml")
     spec = load_spec(os.path.join(REPO, "config", "models", name + ".yaml"))
-    assert generate_anchors(spec.ssd["anchors"], spec.input.width, spec.input.height).shape == (count, 4)
+    assert generate_anchors(spec.section.anchors, spec.input.width, spec.input.height).shape == (count, 4)

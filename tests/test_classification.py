@@ -26,7 +26,7 @@ def reference(scores, top_k, activation):
 @pytest.mark.parametrize("top_k", [1, 5, 1000])
 def test_top_k_matches_the_reference(activation, top_k):
     scores = np.random.RandomState(top_k).randn(1, 1000).astype(np.float32) * 3
-    got = post_for(top_k, activation)({"prob": scores})["classes"]
+    got = post_for(top_k, activation)({"prob": scores}).classes
     expected = reference(scores, top_k, activation)
     assert [index for index, _ in got] == [index for index, _ in expected]
     np.testing.assert_allclose([score for _, score in got], [score for _, score in expected], rtol=1e-5, atol=1e-7)
@@ -34,7 +34,7 @@ def test_top_k_matches_the_reference(activation, top_k):
 
 def test_ties_keep_the_lower_class_first_and_k_is_capped():
     scores = np.array([[0.1, 0.7, 0.7, 0.05, 0.7]], np.float32)
-    got = post_for(10, "none")({"prob": scores})["classes"]
+    got = post_for(10, "none")({"prob": scores}).classes
     assert [index for index, _ in got] == [1, 2, 4, 0, 3]
 
 

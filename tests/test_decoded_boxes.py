@@ -83,14 +83,14 @@ def test_planted_boxes_come_back_in_image_pixels(resize, order, normalized):
     post = SSDPostprocessor(spec)
     outputs = decoded_outputs(np.random.RandomState(0), order, normalized)
     transform = ResizeTransform(IMAGE_WIDTH, IMAGE_HEIGHT, NET_SIZE, NET_SIZE, resize)
-    detections = post(outputs, transform)["detections"]
+    detections = post(outputs, transform).detections
     np.testing.assert_array_equal(detections.class_ids, PLANTED_CLASSES)
     np.testing.assert_allclose(detections.scores, PLANTED_SCORES)
     np.testing.assert_allclose(detections.boxes, to_image_pixels(PLANTED, resize), atol=1e-2)
     assert detections.boxes.dtype == np.float32 and detections.keypoints is None
 
     spec.thresholds.update(score=0.85)  # read on every call
-    assert list(post(outputs, transform)["detections"].class_ids) == [0, 1]
+    assert list(post(outputs, transform).detections.class_ids) == [0, 1]
 
 
 def overlapping_pair(second_class):
@@ -109,7 +109,7 @@ def overlapping_pair(second_class):
 ])
 def test_per_class_and_class_agnostic_nms(class_agnostic, second_class, kept):
     post = SSDPostprocessor(make_spec(nms={"class_agnostic": class_agnostic}))
-    detections = post(overlapping_pair(second_class), ResizeTransform(100, 100, NET_SIZE, NET_SIZE))["detections"]
+    detections = post(overlapping_pair(second_class), ResizeTransform(100, 100, NET_SIZE, NET_SIZE)).detections
     expected_scores = np.array([0.9, 0.8, 0.7], np.float32)[kept]
     np.testing.assert_allclose(detections.scores, expected_scores)
 
@@ -122,7 +122,7 @@ def test_background_column_and_sigmoid_logits_reuse_the_ssd_score_handling():
     logits[0, 1, 2] = np.log(4.0)     # sigmoid 0.8
     boxes = np.array([[[0.1, 0.1, 0.3, 0.3], [0.2, 0.4, 0.6, 0.8], [0.5, 0.5, 0.6, 0.6]]], np.float32)
     detections = post({"boxes": boxes, "scores": logits}, ResizeTransform(NET_SIZE, NET_SIZE, NET_SIZE, NET_SIZE))
-    detections = detections["detections"]
+    detections = detections.detections
     assert list(detections.class_ids) == [2]
     np.testing.assert_allclose(detections.scores, [0.8], rtol=1e-6)
     # y-first corners (0.2, 0.4, 0.6, 0.8) -> x1 = 0.4 * 320, y1 = 0.2 * 320, ...
@@ -134,7 +134,7 @@ def test_flipped_corners_are_put_in_order():
     boxes = np.array([[[0.6, 0.5, 0.2, 0.1]]], np.float32)  # y1 > y2 and x1 > x2
     scores = np.array([[[0.9, 0.0, 0.0]]], np.float32)
     detections = post({"boxes": boxes, "scores": scores}, ResizeTransform(NET_SIZE, NET_SIZE, NET_SIZE, NET_SIZE))
-    np.testing.assert_allclose(detections["detections"].boxes, [[32, 64, 160, 192]], atol=1e-3)
+    np.testing.assert_allclose(detections.detections.boxes, [[32, 64, 160, 192]], atol=1e-3)
 
 
 def test_keypoints_after_decoded_corners_in_network_pixels():
@@ -143,7 +143,7 @@ def test_keypoints_after_decoded_corners_in_network_pixels():
     row = [20, 60, 120, 200, 50, 100, 90, 150]  # box, then keypoints (x, y), (x, y) in network pixels
     outputs = {"boxes": np.array([[row]], np.float32), "scores": np.array([[[0.0, 0.9, 0.0]]], np.float32)}
     detections = post(outputs, ResizeTransform(IMAGE_WIDTH, IMAGE_HEIGHT, NET_SIZE, NET_SIZE, "letterbox"))
-    detections = detections["detections"]
+    detections = detections.detections
     np.testing.assert_allclose(detections.boxes, to_image_pixels([row[:4]], "letterbox"), atol=1e-2)
     np.testing.assert_allclose(detections.keypoints, [[[100, 120], [180, 220]]], atol=1e-2)
 

@@ -417,10 +417,33 @@ def test_an_unknown_or_unclosed_block_is_an_error():
         generate_docs.render("<!-- generated:parameters -->\n| a |\n", registry, "x.md")
 
 
-def test_spec_notes_are_not_stale():
-    generate_docs.check_spec_notes()
-    for path in generate_docs.SPEC_NOTES:
-        assert path in generate_docs.documented_spec_paths()
+def test_every_spec_key_is_described_by_its_own_field():
+    assert not hasattr(generate_docs, "SPEC_NOTES"), "spec key descriptions live in Field(doc=...)"
+    for section, schema, _ in generate_docs._spec_sections():
+        for key, field in schema.items():
+            assert field.doc, "{}.{} has no Field doc".format(section, key)
+
+
+def test_a_spec_key_without_a_doc_is_an_error():
+    from trt_infer.schema import Field
+
+    with pytest.raises(generate_docs.DocsError, match=r"spec key toy.size has no description"):
+        generate_docs.spec_table("toy", {"size": Field(int)})
+
+
+def test_task_sections_and_the_task_list_come_from_the_table():
+    from trt_infer import tasks
+
+    with open(os.path.join(REPO_ROOT, "docs", "model_specs.md")) as handle:
+        text = handle.read()
+    outputs = _table_names(text, "task-outputs")
+    assert outputs == list(tasks.task_names())
+    for task in tasks.TASKS:
+        heading = generate_docs._section_heading(task.name)
+        block = generate_docs.blocks()["spec-" + heading]()
+        assert block.startswith("## {}\n".format(heading))
+        assert " ".join(tasks.get_task(heading).doc.split()) in " ".join(block.split())
+    assert generate_docs._section_heading("batched_nms") == "efficient_nms"
 
 
 @pytest.mark.parametrize("path", doc_files(), ids=relative)

@@ -46,7 +46,7 @@ def test_only_the_first_num_detections_rows_are_used(task, class_dtype):
     post = FusedNMSPostprocessor(spec(task))
     boxes = [[0.1, 0.2, 0.5, 0.6], [0.5, 0.5, 1.0, 1.0]]
     outputs = plugin_outputs(boxes, [0.9, 0.6], [1, 2], class_dtype=class_dtype)
-    detections = post(outputs, ResizeTransform(640, 480, 320, 320))["detections"]
+    detections = post(outputs, ResizeTransform(640, 480, 320, 320)).detections
     assert detections.class_ids.dtype == np.int32 and detections.class_ids.tolist() == [1, 2]
     np.testing.assert_allclose(detections.scores, [0.9, 0.6])
     np.testing.assert_allclose(detections.boxes, [[64, 96, 320, 288], [320, 240, 640, 480]], atol=1e-3)
@@ -58,7 +58,7 @@ def test_yxyx_pixel_boxes_through_a_letterbox_with_class_offset():
     # 640x480 letterboxed into 320x320: scale 0.5, 240 rows, 40 rows of padding above
     # network pixels y1 60, x1 20, y2 160, x2 120 -> image x 40..240, y (60 - 40) / 0.5 = 40 .. 240
     outputs = plugin_outputs([[60, 20, 160, 120]], [0.8], [0])
-    detections = post(outputs, ResizeTransform(640, 480, 320, 320, "letterbox"))["detections"]
+    detections = post(outputs, ResizeTransform(640, 480, 320, 320, "letterbox")).detections
     np.testing.assert_allclose(detections.boxes, [[40, 40, 240, 240]], atol=1e-3)
     assert detections.class_ids.tolist() == [1]
 
@@ -66,7 +66,7 @@ def test_yxyx_pixel_boxes_through_a_letterbox_with_class_offset():
 def test_boxes_are_clipped_to_the_image():
     post = FusedNMSPostprocessor(spec())
     outputs = plugin_outputs([[-0.2, 0.5, 1.3, 1.1]], [0.8], [1])
-    detections = post(outputs, ResizeTransform(100, 50, 320, 320))["detections"]
+    detections = post(outputs, ResizeTransform(100, 50, 320, 320)).detections
     np.testing.assert_allclose(detections.boxes, [[0, 25, 100, 50]], atol=1e-4)
 
 
@@ -75,16 +75,16 @@ def test_run_time_thresholds_filter_again():
     post = FusedNMSPostprocessor(model)
     outputs = plugin_outputs([[0, 0, 0.1, 0.1]] * 5, [0.9, 0.8, 0.7, 0.4, 0.35], [1] * 5)
     transform = ResizeTransform(320, 320, 320, 320)
-    assert len(post(outputs, transform)["detections"]) == 5
+    assert len(post(outputs, transform).detections) == 5
     model.thresholds.update(score=0.75)
-    assert post(outputs, transform)["detections"].scores.tolist() == pytest.approx([0.9, 0.8])
+    assert post(outputs, transform).detections.scores.tolist() == pytest.approx([0.9, 0.8])
     model.thresholds.update(score=0.3, max_detections=3)
-    assert len(post(outputs, transform)["detections"]) == 3
+    assert len(post(outputs, transform).detections) == 3
 
 
 def test_zero_detections():
     detections = FusedNMSPostprocessor(spec())(plugin_outputs(np.zeros((0, 4)), [], []),
-                                               ResizeTransform(320, 320, 320, 320))["detections"]
+                                               ResizeTransform(320, 320, 320, 320)).detections
     assert len(detections) == 0
 
 

@@ -94,8 +94,8 @@ def test_reads_logits_in_place_from_a_device_buffer(cuda_context):
     transform = ResizeTransform(640, 480, 256, 192, "letterbox")
     result = gpu({"logits": engine_output}, transform)
     expected = cpu_result(spec, {"logits": values}, transform)
-    np.testing.assert_array_equal(result["mask"], expected.mask)
-    np.testing.assert_array_equal(result["image_mask"], expected.image_mask)
+    np.testing.assert_array_equal(result.mask, expected.mask)
+    np.testing.assert_array_equal(result.image_mask, expected.image_mask)
 
 
 def test_palette_too_short_for_the_classes_is_refused(cuda_context):

@@ -41,8 +41,8 @@ def test_shipped_selfie_spec_loads_with_its_labels_and_palette():
     assert spec.labels == ["background", "person"]
     assert spec.palette.shape == (2, 3) and spec.palette.dtype.name == "uint8"
     assert spec.input.shape == (1, spec.input.height, spec.input.width, 3)
-    assert spec.segmentation["activation"] == "probability"
-    assert spec.ssd is None and spec.section is spec.segmentation
+    assert spec.section.activation == "probability" and spec.section["activation"] == "probability"
+    assert not hasattr(spec, "ssd") and not hasattr(spec, "segmentation")
     assert len(spec.digest) == 64
 
 

@@ -1,6 +1,6 @@
 """SSDPostprocessor on the shipped specs: planted objects come back, and random outputs match a
 plain reference pipeline written here (full decode, activation, threshold, top-k, greedy NMS)."""
-import copy
+import json
 import os
 
 import numpy as np
@@ -57,7 +57,7 @@ def planted_outputs(post, spec, objects_normalised, class_ids, rng):
         rows = np.flatnonzero(matches[:, index])
         assert rows.size, "no anchor matches planted object {}".format(index)
         raw_boxes[rows] = encode_boxes(np.repeat([objects_normalised[index]], rows.size, axis=0), anchors[rows],
-                                       spec.ssd["box_coding"])
+                                       spec.section.box_coding)
         logits[rows, class_id] = rng.uniform(2, 4, rows.size)
     return {spec.outputs["boxes"]: raw_boxes[None], spec.outputs["scores"]: logits[None]}
 
@@ -77,7 +77,7 @@ def test_planted_objects_come_back_in_image_pixels(resize):
         to_net = lambda box: [box[0] * 0.46875 / 300, (box[1] * 0.46875 + 37) / 300,  # noqa: E731
                               box[2] * 0.46875 / 300, (box[3] * 0.46875 + 37) / 300]
     outputs = planted_outputs(post, spec, [to_net(person), to_net(dog)], [1, 18], np.random.RandomState(0))
-    detections = post(outputs, ResizeTransform(width, height, 300, 300, resize))["detections"]
+    detections = post(outputs, ResizeTransform(width, height, 300, 300, resize)).detections
     assert sorted(spec.labels[class_id] for class_id in detections.class_ids) == ["dog", "person"]
     assert detections.scores[0] >= detections.scores[1] > 0.5
     by_class = dict(zip(detections.class_ids.tolist(), detections.boxes.tolist()))
@@ -89,29 +89,29 @@ def test_planted_objects_come_back_in_image_pixels(resize):
 
 def reference_ssd(spec, anchors, outputs, transform):
     """Decode every anchor by the textbook formula, then threshold, top-k and greedy NMS per class."""
-    section = spec.ssd
+    section = spec.section
     raw = outputs[spec.outputs["boxes"]][0].astype(np.float64)
     logits = outputs[spec.outputs["scores"]][0].astype(np.float64)
-    coding = section["box_coding"]
-    if coding["variances"]:
-        v_centre, v_size = coding["variances"]
+    coding = section.box_coding
+    if coding.variances:
+        v_centre, v_size = coding.variances
         scales = [1 / v_centre, 1 / v_centre, 1 / v_size, 1 / v_size]
     else:
-        scales = coding["scales"]
-    ty, tx, th, tw = (raw.T if coding["order"] == "yx" else raw[:, [1, 0, 3, 2]].T)
+        scales = coding.scales
+    ty, tx, th, tw = (raw.T if coding.order == "yx" else raw[:, [1, 0, 3, 2]].T)
     cy, cx, ah, aw = anchors.astype(np.float64).T
     centre_y, centre_x = ty / scales[0] * ah + cy, tx / scales[1] * aw + cx
     h, w = np.exp(th / scales[2]) * ah, np.exp(tw / scales[3]) * aw
     boxes = np.column_stack([centre_x - w / 2, centre_y - h / 2, centre_x + w / 2, centre_y + h / 2])
-    if section["score_activation"] == "softmax":
+    if section.score_activation == "softmax":
         scores = np.exp(logits - logits.max(axis=1, keepdims=True))
         scores /= scores.sum(axis=1, keepdims=True)
     else:
         scores = 1 / (1 + np.exp(-logits))
-    scores[:, section["background_class"]] = -1
+    scores[:, section.background_class] = -1
     rows, classes = np.nonzero(scores >= spec.thresholds.score)
     candidate_scores = scores[rows, classes]
-    order = sorted(range(len(rows)), key=lambda index: (-candidate_scores[index], index))[:section["nms"]["top_k"]]
+    order = sorted(range(len(rows)), key=lambda index: (-candidate_scores[index], index))[:section.nms.top_k]
     rows, classes, candidate_scores = rows[order], classes[order], candidate_scores[order]
     kept = reference_nms(boxes[rows], candidate_scores, spec.thresholds.nms_iou, classes,
                          spec.thresholds.max_detections)
@@ -129,14 +129,14 @@ def test_random_outputs_match_the_reference_pipeline(name, seed):
     count, classes = len(post.anchors), len(spec.labels)
     # About 1 in 300 (anchor, class) pairs clears the threshold: a few hundred candidates.
     logits = rng.normal(-4, 1.5, (1, count, classes)).astype(np.float32)
-    if spec.ssd["score_activation"] == "softmax":
+    if spec.section.score_activation == "softmax":
         logits[..., 0] += 3.0  # background dominates most anchors, as in a trained model
         hot = rng.choice(count, 150, replace=False)
         logits[0, hot, rng.randint(1, classes, 150)] += 8.0
     outputs = {spec.outputs["boxes"]: rng.normal(0, 1, (1, count, 4)).astype(np.float32),
                spec.outputs["scores"]: logits}
     transform = ResizeTransform(640, 480, 300, 300, "stretch")
-    detections = post(outputs, transform)["detections"]
+    detections = post(outputs, transform).detections
     boxes, scores, class_ids = reference_ssd(spec, post.anchors, outputs, transform)
     assert 5 < len(detections) <= 50
     assert detections.class_ids.tolist() == class_ids.tolist()
@@ -152,14 +152,14 @@ def test_thresholds_are_read_on_every_call():
     objects = [[0.1, 0.1, 0.4, 0.5], [0.5, 0.5, 0.9, 0.9], [0.6, 0.05, 0.95, 0.3]]
     outputs = planted_outputs(post, spec, objects, [1, 3, 62], rng)
     transform = ResizeTransform(300, 300, 300, 300)
-    assert len(post(outputs, transform)["detections"]) == 3
+    assert len(post(outputs, transform).detections) == 3
     spec.thresholds.update(max_detections=2)
-    two = post(outputs, transform)["detections"]
+    two = post(outputs, transform).detections
     assert len(two) == 2
     spec.thresholds.update(max_detections=100, score=0.999)
-    assert len(post(outputs, transform)["detections"]) == 0
+    assert len(post(outputs, transform).detections) == 0
     spec.thresholds.update(score=0.5, nms_iou=0.0)  # suppress any overlap, across one class only
-    assert len(post(outputs, transform)["detections"]) == 3
+    assert len(post(outputs, transform).detections) == 3
 
 
 def test_class_agnostic_nms_lets_classes_suppress_each_other():
@@ -169,8 +169,8 @@ def test_class_agnostic_nms_lets_classes_suppress_each_other():
     post = SSDPostprocessor(per_class)
     outputs = planted_outputs(post, per_class, objects, [17, 18], np.random.RandomState(6))
     transform = ResizeTransform(300, 300, 300, 300)
-    assert sorted(post(outputs, transform)["detections"].class_ids.tolist()) == [17, 18]
-    assert len(SSDPostprocessor(agnostic)(outputs, transform)["detections"]) == 1
+    assert sorted(post(outputs, transform).detections.class_ids.tolist()) == [17, 18]
+    assert len(SSDPostprocessor(agnostic)(outputs, transform).detections) == 1
 
 
 def test_no_candidates_gives_empty_detections():
@@ -178,7 +178,7 @@ def test_no_candidates_gives_empty_detections():
     post = SSDPostprocessor(spec)
     outputs = {spec.outputs["boxes"]: np.zeros((1, 1917, 4), np.float32),
                spec.outputs["scores"]: np.full((1, 1917, 91), -10.0, np.float32)}
-    detections = post(outputs, ResizeTransform(640, 480, 300, 300))["detections"]
+    detections = post(outputs, ResizeTransform(640, 480, 300, 300)).detections
     assert len(detections) == 0 and detections.boxes.shape == (0, 4)
 
 
@@ -193,7 +193,7 @@ def test_score_clip_and_weighted_nms_with_keypoints():
     raw[0, 1, :4] = [12.8, 0.0, 32.0, 32.0]
     raw[0, 1, 4:6] = [12.8, 0.0]
     logits[0, 0, 0], logits[0, 1, 0] = 1e4, np.log(3.0)  # clipped to 100 -> score 1.0; sigmoid 0.75
-    detections = post({"regressors": raw, "classificators": logits}, ResizeTransform(128, 128, 128, 128))["detections"]
+    detections = post({"regressors": raw, "classificators": logits}, ResizeTransform(128, 128, 128, 128)).detections
     assert len(detections) == 1
     np.testing.assert_allclose(detections.scores, [1.0])
     # weights 1 and 0.75: centre x = 4 + 0.75 * 12.8 / 1.75 px, a 32 px box
@@ -237,7 +237,7 @@ def test_bad_ssd_sections_name_the_key():
         spec_of(COCO, ssd={"nms": {"method": "soft"}})
     with pytest.raises(SpecError, match=r"ssd\.score_activation: got 'relu'"):
         spec_of(COCO, ssd={"score_activation": "relu"})
-    bad = copy.deepcopy(spec_of(COCO).ssd)
+    bad = json.loads(json.dumps(spec_of(COCO).section))  # a plain, writable copy of the read-only section
     bad["anchors"]["aspect_ratio"] = [1.0]
     with pytest.raises(SpecError, match=r"ssd\.anchors\.aspect_ratio: unknown key"):
         spec_of(COCO, ssd=bad)

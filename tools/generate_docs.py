@@ -10,21 +10,22 @@ left alone. The sources:
   parameters          trt_infer/ros/parameters.py (what the node declares)
   launch-arguments    launch/nano.launch.py (DeclareLaunchArgument calls, read with ast)
   statistics-keys     trt_infer/ros/stats.py fed two frames with the pipeline's stages
-  spec-*              the schema Fields of trt_infer/spec.py, anchors.py, box_coding.py and postprocess/
-  task-outputs        trt_infer/spec.py TASK_SECTIONS
+  spec-*              the schema Fields of trt_infer/spec.py and of each task's module in trt_infer/tasks.py
+                      (nested mappings get their own block; a task block starts with the row's doc)
+  task-outputs        trt_infer/tasks.py TASKS (roles, post-processors, what the node publishes)
   targets             converter/targets.py PROFILES
   fix-passes          converter/fixes PASS_NAMES and each pass's docstring (read with ast, nothing imported)
   check-rules         converter/check.py Finding(...) calls (rule name -> fix passes), read with ast
   convert-options     converter/cli.py build_parser(): every sub-command's options
 
-Keys that a schema Field leaves without `doc` are described in SPEC_NOTES below; a note for a key
-that no longer exists, or that now has its own `doc`, is an error, so the notes cannot go stale.
+Every spec key is described by its Field's `doc`; a key without one is an error.
 """
 import argparse
 import ast
 import os
 import re
 import sys
+import textwrap
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -34,70 +35,50 @@ MARKER = re.compile(r"<!-- generated:(?P<name>[\w.-]+) -->\n(?P<body>.*?)<!-- /g
                     re.DOTALL)
 OPENING = re.compile(r"<!-- generated:([\w.-]+) -->")
 
-# Where each block must appear (a block may also appear elsewhere).
+# Where each block must appear (a block may also appear elsewhere); SPEC_DOC's come from the schemas.
 REQUIRED_BLOCKS = {
     "docs/node.md": ("parameters", "launch-arguments", "statistics-keys"),
-    "docs/model_specs.md": ("spec-top", "spec-input", "spec-thresholds", "task-outputs", "spec-ssd",
-                            "spec-ssd.anchors", "spec-ssd.box_coding", "spec-ssd.nms", "spec-efficient_nms",
-                            "spec-segmentation", "spec-classification"),
     "docs/converting.md": ("targets", "fix-passes", "check-rules", "convert-options"),
 }
+SPEC_DOC = "docs/model_specs.md"
 
-# Descriptions of spec keys whose Field has no `doc` (prefer adding `doc=` to the Field itself).
-SPEC_NOTES = {
-    "name": "model name, used in logs and the node's diagnostics",
-    "task": "which post-processing runs (see the task sections below)",
-    "description": "free text for people",
-    "input": "the network input, see [input](#input)",
-    "labels": "label file (one label per line, path relative to the spec file) or an inline list; "
-              "index = class id",
-    "palette": "one [R, G, B] colour per class for colour masks and overlays; null: a built-in palette",
-    "thresholds": "detection thresholds, see [thresholds](#thresholds); the node's parameters override them",
-    "input.width": "network input width in pixels",
-    "input.height": "network input height in pixels",
-    "input.layout": "tensor layout of the input",
-    "input.scale": "pixel values (0..255) are multiplied by this first",
-    "input.mean": "per-channel value subtracted after `scale`, in the network's channel order",
-    "input.std": "per-channel divisor applied after `mean`",
-    "input.resize": "stretch: resize to the input size; letterbox: keep the aspect ratio and pad",
-    "input.dtype": "element type of the input tensor",
-    "thresholds.score": "minimum score of a detection",
-    "thresholds.nms_iou": "IoU above which NMS suppresses the lower-scoring box",
-    "thresholds.max_detections": "most detections per frame",
-    "ssd.anchors": "anchor (prior box) generator, see [ssd.anchors](#ssdanchors); required unless "
-                   "box_coding.type is decoded",
-    "ssd.box_coding": "how regressor values decode against the anchors, see [ssd.box_coding](#ssdbox_coding)",
-    "ssd.score_activation": "sigmoid (TF OD API, MediaPipe), softmax over the classes (pytorch-ssd), none "
-                            "(scores already probabilities)",
-    "ssd.num_keypoints": "keypoints (x, y pairs) per box in the regressor row (BlazeFace: 6)",
-    "ssd.nms": "non-maximum suppression, see [ssd.nms](#ssdnms)",
-    "ssd.anchors.aspect_ratios": "width / height of the anchor shapes of every layer",
-    "ssd.anchors.reduce_boxes_in_lowest_layer": "layer 0 gets the three shapes (0.1, 1), (s, 2), (s, 0.5) "
-                                                "(TF OD API)",
-    "ssd.anchors.anchor_offset_y": "anchor centre within its cell, 0..1",
-    "segmentation.activation": "argmax over class channels; sigmoid of one logit channel; probability: "
-                               "one channel already holding probabilities",
-    "segmentation.logits_layout": "layout of the segmentation output",
-    "classification.top_k": "number of best classes reported",
-}
 
-# spec section -> (block name, schema loader); nested dict fields get their own block.
+def required_blocks():
+    """REQUIRED_BLOCKS plus the spec doc's blocks: one per spec section, and the task table."""
+    spec_names = tuple("spec-" + name for _, _, name in _spec_sections()) + ("task-outputs",)
+    return dict(REQUIRED_BLOCKS, **{SPEC_DOC: spec_names})
+
+
+def _nested_sections(section, schema):
+    """(section, schema, block name) of `schema` and, depth first, of its nested mapping Fields."""
+    found = [(section, schema, section or "top")]
+    for key, field in schema.items():
+        if field.kind is dict and field.schema is not None:
+            found.extend(_nested_sections("{}.{}".format(section, key) if section else key, field.schema))
+    return found
+
+
 def _spec_sections():
-    from trt_infer import anchors, box_coding, spec
-    from trt_infer.postprocess import classification, fused_nms, segmentation, ssd
+    """Every spec section the runtime validates: the top level and its nested mappings, then each
+    documented task (tasks sharing a module share the first one's section) and its nested mappings."""
+    from trt_infer import spec
 
-    return [
-        ("", spec.TOP_SCHEMA, "top"),
-        ("input", spec.INPUT_SCHEMA, "input"),
-        ("thresholds", spec.THRESHOLDS_SCHEMA, "thresholds"),
-        ("ssd", ssd.SCHEMA, "ssd"),
-        ("ssd.anchors", anchors.ANCHOR_SCHEMA, "ssd.anchors"),
-        ("ssd.box_coding", box_coding.BOX_CODING_SCHEMA, "ssd.box_coding"),
-        ("ssd.nms", ssd.NMS_SCHEMA, "ssd.nms"),
-        ("efficient_nms", fused_nms.SCHEMA, "efficient_nms"),
-        ("segmentation", segmentation.SCHEMA, "segmentation"),
-        ("classification", classification.SCHEMA, "classification"),
-    ]
+    sections = _nested_sections("", spec.top_schema())
+    for task in _documented_tasks():
+        sections.extend(_nested_sections(task.name, task.schema))
+    return sections
+
+
+def _documented_tasks():
+    """The rows of the task table that get a section in the docs: the first of each module."""
+    from trt_infer import tasks
+
+    seen, rows = set(), []
+    for task in tasks.TASKS:
+        if task.module not in seen:
+            seen.add(task.module)
+            rows.append(task)
+    return rows
 
 
 class DocsError(Exception):
@@ -262,78 +243,89 @@ def _default_text(field):
 
 
 def spec_description(path, field):
-    note = SPEC_NOTES.get(path)
-    if field.doc and note:
-        raise DocsError("spec key {} has a Field doc now; delete its SPEC_NOTES entry in "
-                        "tools/generate_docs.py".format(path))
-    description = field.doc or note
-    if not description:
-        raise DocsError("spec key {} has no description: give its Field a doc= or add it to SPEC_NOTES in "
-                        "tools/generate_docs.py".format(path))
-    return description
+    if not field.doc:
+        raise DocsError("spec key {} has no description: give its Field a doc=".format(path))
+    return field.doc
 
 
 def spec_table(section, schema):
+    from trt_infer.tasks import task_names
+
     rows = []
     for key, field in schema.items():
         path = "{}.{}".format(section, key) if section else key
         allowed = _allowed(field)
-        if section == "" and key in _task_names():
+        if section == "" and key in task_names():
             heading = _section_heading(key)
             allowed, description = "mapping", "settings of task `{}`, see [{}](#{})".format(
-                key, heading, heading.replace(".", ""))
+                key, heading, _anchor(heading))
         else:
             description = spec_description(path, field)
         rows.append(("`{}`".format(path), _kind_name(field), _default_text(field), allowed, description))
     return _table(("key", "type", "default", "allowed", "description"), rows)
 
 
-def _section_heading(task):
-    """The spec section whose table documents a task's settings (batched_nms shares efficient_nms's)."""
-    from trt_infer.spec import TASK_SECTIONS
-
-    return "efficient_nms" if TASK_SECTIONS[task][0].endswith("fused_nms") else task
+def _anchor(heading):
+    return heading.replace(".", "")
 
 
-def _task_names():
-    from trt_infer.spec import TASKS
-    return TASKS
+def _section_heading(task_name):
+    """The docs section documenting a task's settings: its own, or that of the first task sharing its
+    module (batched_nms: efficient_nms)."""
+    from trt_infer.tasks import get_task
+
+    module = get_task(task_name).module
+    return next(task.name for task in _documented_tasks() if task.module == module)
+
+
+def _spec_block(section, schema):
+    """A section's table; a task's own section starts with its heading and the row's doc."""
+    from trt_infer.tasks import get_task, task_names
+
+    table = spec_table(section, schema)
+    if section not in task_names():
+        return table
+    task = get_task(section)
+    paragraph = textwrap.fill(task.doc, width=100, break_long_words=False, break_on_hyphens=False)
+    return "## {}\n\n{}\n\n{}".format(task.name, paragraph, table)
 
 
 def spec_blocks():
     """{"spec-<section>": table} for every schema the runtime validates."""
     blocks = {}
     for section, schema, name in _spec_sections():
-        blocks["spec-" + name] = (lambda section=section, schema=schema: spec_table(section, schema))
+        blocks["spec-" + name] = (lambda section=section, schema=schema: _spec_block(section, schema))
     return blocks
 
 
 def documented_spec_paths():
-    """Every key path the spec tables describe (for the notes' staleness check)."""
+    """Every key path the spec tables describe."""
     paths = set()
     for section, schema, _ in _spec_sections():
         paths.update("{}.{}".format(section, key) if section else key for key in schema)
     return paths
 
 
-def check_spec_notes():
-    stale = sorted(set(SPEC_NOTES) - documented_spec_paths())
-    if stale:
-        raise DocsError("SPEC_NOTES in tools/generate_docs.py describes keys no schema has: {}; delete them".format(
-            ", ".join(stale)))
+def _module_file(dotted):
+    return "`{}.py`".format(dotted.replace(".", "/"))
 
 
 def task_outputs_block():
-    from trt_infer.spec import TASK_SECTIONS, TASKS
+    from trt_infer import tasks
 
     rows = []
-    for task in TASKS:
-        module, roles = TASK_SECTIONS[task]
-        rows.append(("`{}`".format(task), ", ".join("`{}`".format(role) for role in roles),
-                     "`{}:`, keys as in [{}](#{})".format(task, _section_heading(task), _section_heading(task)),
-                     "`{}`".format(module.replace(".", "/") + ".py")))
+    for task in tasks.TASKS:
+        heading = _section_heading(task.name)
+        if task.gpu_postprocessor is None:
+            gpu = "none: outputs go to the CPU"
+        else:
+            module, class_name = task.gpu_postprocessor.split(":")
+            gpu = "{} `{}`".format(_module_file(module), class_name)
+        rows.append(("`{}`".format(task.name), ", ".join("`{}`".format(role) for role in task.outputs),
+                     "`{}:`, keys as in [{}](#{})".format(task.name, heading, _anchor(heading)),
+                     "{} `{}`".format(_module_file(task.module), task.postprocessor), gpu, task.publishes))
     return _table(("task", "`outputs:` roles (role -> tensor name)", "settings section",
-                   "post-processing"), rows)
+                   "post-processing (CPU)", "on the GPU", "the node publishes"), rows)
 
 
 # -- converter ----------------------------------------------------------------------------------
@@ -511,17 +503,17 @@ def outdated(registry=None):
     """[(relative path, new text)] of the files whose generated blocks differ from the code;
     DocsError when a required block is missing or the sources are inconsistent."""
     registry = registry or blocks()
-    check_spec_notes()
-    for relative in REQUIRED_BLOCKS:
+    required = required_blocks()
+    for relative in required:
         if not os.path.isfile(os.path.join(REPO_ROOT, relative)):
             raise DocsError("{} is missing; it must hold the generated blocks {}".format(
-                relative, ", ".join(REQUIRED_BLOCKS[relative])))
+                relative, ", ".join(required[relative])))
     changed = []
     for path in doc_files():
         relative = os.path.relpath(path, REPO_ROOT)
         with open(path) as handle:
             text = handle.read()
-        for name in REQUIRED_BLOCKS.get(relative.replace(os.sep, "/"), ()):
+        for name in required.get(relative.replace(os.sep, "/"), ()):
             if "<!-- generated:{} -->".format(name) not in text:
                 raise DocsError("{}: the generated block {!r} is missing; add the lines <!-- generated:{} --> "
                                 "and <!-- /generated:{} --> and run python tools/generate_docs.py".format(

@@ -41,25 +41,25 @@ BOX_CODING_SCHEMA = {
 
 
 def _scales_yxhw(coding, path):
-    if coding["scales"] is not None and coding["variances"] is not None:
+    if coding.scales is not None and coding.variances is not None:
         raise SpecError(path, "give scales or variances, not both")
-    if coding["variances"] is not None:
-        centre, size = coding["variances"]
+    if coding.variances is not None:
+        centre, size = coding.variances
         if centre <= 0 or size <= 0:
-            raise SpecError(path + ".variances", "got {!r}; both must be > 0".format(coding["variances"]))
+            raise SpecError(path + ".variances", "got {!r}; both must be > 0".format(coding.variances))
         return np.array([centre, centre, size, size], dtype=np.float32)
-    scales = coding["scales"] if coding["scales"] is not None else [1.0, 1.0, 1.0, 1.0]
+    scales = coding.scales if coding.scales is not None else [1.0, 1.0, 1.0, 1.0]
     if min(scales) <= 0:
         raise SpecError(path + ".scales", "got {!r}; all must be > 0".format(scales))
     return 1.0 / np.array(scales, dtype=np.float32)
 
 
 def box_decoder(coding, anchors, input_size, num_keypoints=0, path="ssd.box_coding"):
-    """The reader of `coding["type"]`: a BoxDecoder against `anchors`, or a CornerReader (anchors unused).
+    """The reader of `coding.type`: a BoxDecoder against `anchors`, or a CornerReader (anchors unused).
 
     input_size: (width, height) of the network input, for decoded corners given in its pixels.
     """
-    if coding["type"] == "decoded":
+    if coding.type == "decoded":
         return CornerReader(coding, input_size, num_keypoints, path)
     return BoxDecoder(coding, anchors, num_keypoints, path)
 
@@ -68,9 +68,9 @@ class _RowLayout(object):
     """Where the box and keypoint values sit in an output row, and which coordinate comes first."""
 
     def __init__(self, coding, num_keypoints):
-        self.x_first = coding["order"] == "xy"
-        self.box_offset = coding["box_offset"]
-        self.keypoint_offset = coding["keypoint_offset"]
+        self.x_first = coding.order == "xy"
+        self.box_offset = coding.box_offset
+        self.keypoint_offset = coding.keypoint_offset
         self.num_keypoints = int(num_keypoints)
         self.values_needed = max(self.box_offset + 4,
                                  self.keypoint_offset + 2 * self.num_keypoints if self.num_keypoints else 0)
@@ -97,7 +97,7 @@ class BoxDecoder(_RowLayout):
     """
 
     def __init__(self, coding, anchors, num_keypoints=0, path="ssd.box_coding"):
-        if not coding["normalized"]:
+        if not coding.normalized:
             raise SpecError(path + ".normalized", "got False; centre-size boxes decode against anchors in 0..1, so "
                                                   "they are always normalised: remove it, or use type: decoded for "
                                                   "boxes the model outputs in pixels")
@@ -105,7 +105,7 @@ class BoxDecoder(_RowLayout):
         self.anchors = np.ascontiguousarray(anchors, dtype=np.float32)
         # Multipliers for [y, x, h, w]: 1 / scale, or the variance.
         self.multipliers = _scales_yxhw(coding, path)
-        self.exp_sizes = coding["size_decoding"] == "exp"
+        self.exp_sizes = coding.size_decoding == "exp"
 
     def decode_boxes(self, raw, rows):
         """(len(rows), 4) float32 x1, y1, x2, y2 normalised to the network input."""
@@ -155,7 +155,7 @@ class CornerReader(_RowLayout):
         super(CornerReader, self).__init__(coding, num_keypoints)
         width, height = input_size
         # x, y multipliers to 0..1 of the network input
-        self.to_unit = None if coding["normalized"] else np.array([1.0 / width, 1.0 / height], dtype=np.float32)
+        self.to_unit = None if coding.normalized else np.array([1.0 / width, 1.0 / height], dtype=np.float32)
 
     def decode_boxes(self, raw, rows):
         """(len(rows), 4) float32 x1, y1, x2, y2 normalised to the network input."""
@@ -191,11 +191,11 @@ def encode_boxes(boxes_xyxy, anchors, coding, path="ssd.box_coding"):
     width = boxes[:, 2] - boxes[:, 0]
     ty = ((boxes[:, 1] + boxes[:, 3]) * 0.5 - anchors[:, 0]) / anchors[:, 2] / multipliers[0]
     tx = ((boxes[:, 0] + boxes[:, 2]) * 0.5 - anchors[:, 1]) / anchors[:, 3] / multipliers[1]
-    if coding["size_decoding"] == "exp":
+    if coding.size_decoding == "exp":
         th = np.log(height / anchors[:, 2]) / multipliers[2]
         tw = np.log(width / anchors[:, 3]) / multipliers[3]
     else:
         th = height / anchors[:, 2] / multipliers[2]
         tw = width / anchors[:, 3] / multipliers[3]
-    columns = (tx, ty, tw, th) if coding["order"] == "xy" else (ty, tx, th, tw)
+    columns = (tx, ty, tw, th) if coding.order == "xy" else (ty, tx, th, tw)
     return np.stack(columns, axis=1).astype(np.float32)

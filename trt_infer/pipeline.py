@@ -3,9 +3,9 @@ import time
 
 from trt_infer.cuda import choose_processing
 from trt_infer.errors import ModelMismatchError
-from trt_infer.postprocess import build_postprocessor
 from trt_infer.preprocess import Preprocessor
-from trt_infer.result import Detections, Result
+from trt_infer.result import Result
+from trt_infer.tasks import get_task
 
 STAGES = ("preprocess", "inference", "postprocess", "total")
 
@@ -17,11 +17,12 @@ class Pipeline(object):
     input and outputs are checked against the spec at construction. Thresholds are the spec's
     and may be changed between calls with `set_thresholds`.
 
-    processing: where pre-processing (and a segmentation's post-processing) runs: "cpu", "gpu" or
-    "auto" (the GPU when pycuda, a GPU and a backend with device buffers exist; see
-    trt_infer.cuda.choose_processing). On the GPU only the uint8 image is uploaded: the network
-    input is written straight into the engine's device input, and segmentation logits are read in
-    place so only the masks come back. `self.processing` says which was chosen.
+    processing: where pre-processing (and the post-processing of a task that has a GPU
+    post-processor in trt_infer.tasks, such as segmentation) runs: "cpu", "gpu" or "auto" (the GPU
+    when pycuda, a GPU and a backend with device buffers exist; see trt_infer.cuda.choose_processing).
+    On the GPU only the uint8 image is uploaded: the network input is written straight into the
+    engine's device input, and the outputs a GPU post-processor names in `device_outputs` are read
+    in place (segmentation: only the masks come back). `self.processing` says which was chosen.
     preprocessor, postprocessor: stages to use instead of the ones the spec and processing
     select; a GPU pre-processor is called with the backend's device input buffer as `out` and
     queues its work on `backend.stream`.
@@ -31,17 +32,18 @@ class Pipeline(object):
         self.spec = spec
         self.backend = backend
         check_backend_matches_spec(spec, backend)
-        builds_kernels = preprocessor is None or (postprocessor is None and spec.task == "segmentation")
+        task = get_task(spec.task)
+        builds_kernels = preprocessor is None or (postprocessor is None and task.gpu_postprocessor is not None)
         self.processing = choose_processing(processing, backend, kernels=builds_kernels)
         if self.processing == "gpu":
             self.preprocess = preprocessor if preprocessor is not None else _gpu_preprocessor(spec, backend)
-            self.postprocess = postprocessor if postprocessor is not None else _gpu_postprocessor(spec, backend)
+            self.postprocess = postprocessor if postprocessor is not None else _gpu_postprocessor(task, spec, backend)
             self.input_buffer = backend.device_input(spec.input.name)
             self._infer_options = {"input_on_device": True,
                                    "keep_on_device": tuple(getattr(self.postprocess, "device_outputs", ()))}
         else:
             self.preprocess = preprocessor if preprocessor is not None else Preprocessor(spec.input)
-            self.postprocess = postprocessor if postprocessor is not None else build_postprocessor(spec)
+            self.postprocess = postprocessor if postprocessor is not None else task.build_postprocessor(spec)
             self.input_buffer = backend.input_buffer(spec.input.name)
             self._infer_options = {}
         check_outputs = getattr(self.postprocess, "check_outputs", None)
@@ -69,11 +71,14 @@ class Pipeline(object):
         preprocessed = time.perf_counter()
         outputs = self.backend.infer(**self._infer_options)
         inferred = time.perf_counter()
-        fields = _result_fields(self.postprocess(outputs, transform))
+        result = self.postprocess(outputs, transform)
         done = time.perf_counter()
-        fields["timings"] = {"preprocess": preprocessed - start, "inference": inferred - preprocessed,
-                             "postprocess": done - inferred, "total": done - start}
-        return Result(**fields)
+        if not isinstance(result, Result):
+            raise TypeError("post-processor {} returned {}; post-processors return a trt_infer.result.Result".format(
+                type(self.postprocess).__name__, type(result).__name__))
+        result.timings = {"preprocess": preprocessed - start, "inference": inferred - preprocessed,
+                          "postprocess": done - inferred, "total": done - start}
+        return result
 
 
 def _gpu_preprocessor(spec, backend):
@@ -81,24 +86,13 @@ def _gpu_preprocessor(spec, backend):
     return GpuPreprocessor(spec.input, backend.cuda_context, backend.stream)
 
 
-def _gpu_postprocessor(spec, backend):
-    """Segmentation reads its logits on the GPU; the other tasks' outputs are small and go to the CPU."""
-    if spec.task == "segmentation":
-        from trt_infer.cuda.segmentation import GpuSegmentation
-        return GpuSegmentation(spec, backend.cuda_context, backend.stream)
-    return build_postprocessor(spec)
-
-
-def _result_fields(value):
-    """Post-processors return a dict of Result fields; a bare Detections or Result is accepted too."""
-    if isinstance(value, dict):
-        return dict(value)
-    if isinstance(value, Detections):
-        return {"detections": value}
-    if isinstance(value, Result):
-        return {"detections": value.detections, "mask": value.mask, "image_mask": value.image_mask,
-                "classes": value.classes}
-    raise TypeError("post-processor returned {}; expected a dict of Result fields".format(type(value).__name__))
+def _gpu_postprocessor(task, spec, backend):
+    """The task's GPU post-processor, reading its outputs on the GPU; without one the outputs are
+    small and are post-processed on the CPU."""
+    gpu_class = task.gpu_postprocessor_class()
+    if gpu_class is None:
+        return task.build_postprocessor(spec)
+    return gpu_class(spec, backend.cuda_context, backend.stream)
 
 
 def check_backend_matches_spec(spec, backend):

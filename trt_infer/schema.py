@@ -3,7 +3,9 @@
 Each part of the runtime declares the section of the spec it consumes as a dict of `Field`s
 next to the code that uses it; `validate` checks a parsed YAML mapping against it, fills in
 defaults and reports the first problem with its key path, the bad value and what is allowed.
-Unknown keys are errors: a misspelt option must never be silently ignored.
+Unknown keys are errors: a misspelt option must never be silently ignored. The validated
+mapping is a read-only `Section`: keys read as attributes (`section.nms.top_k`), and it is still a
+dict for JSON (the spec digest) and for code that reads keys.
 """
 
 import numbers
@@ -13,6 +15,33 @@ from trt_infer.errors import SpecError
 
 
 REQUIRED = object()
+
+
+class Section(dict):
+    """A validated spec section: a read-only dict whose keys also read as attributes.
+
+    Nested mappings of the schema are Sections too. Writing raises TypeError: a spec is validated
+    once, and changing a value afterwards would bypass the checks and the digest.
+    """
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError("spec section has no key {!r}; keys: {}".format(key, ", ".join(sorted(self))))
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a validated spec section is read-only; change the spec and load it again")
+
+    __setitem__ = __delitem__ = __setattr__ = __delattr__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):
+        # copy/deepcopy/pickle rebuild it from a plain dict instead of writing keys one by one
+        return (Section, (dict(self),))
+
+    def __repr__(self):
+        return "Section({})".format(dict.__repr__(self))
 
 
 def _describe_kind(kind):
@@ -131,7 +160,7 @@ def _validate_value(value, field, path):
 
 
 def validate(data, schema, path):
-    """Return a copy of `data` checked against `schema` with defaults filled in.
+    """Return a copy of `data` checked against `schema` with defaults filled in, as a Section.
 
     `path` is the dotted key path of `data` in the spec, used in messages ("postprocess.nms").
     """
@@ -157,7 +186,7 @@ def validate(data, schema, path):
             result[key] = validate(field.default, field.schema, key_path)
         else:
             result[key] = field.default
-    return result
+    return Section(result)
 
 
 def _join(path, key):

@@ -3,10 +3,9 @@
 The spec is the single description of a model that the pipeline, the ROS node, the demo, the
 benchmark and the converter's metadata all read (see docs/internals.md for the layout). Every
 section is checked with `trt_infer.schema`; the task's own section is checked with the `SCHEMA`
-of its post-processing module, imported only when a spec of that task is loaded.
+of its post-processing module (trt_infer.tasks), imported only when a spec of that task is loaded.
 """
 import hashlib
-import importlib
 import json
 import os
 
@@ -14,17 +13,7 @@ import numpy as np
 
 from trt_infer.geometry import RESIZE_MODES
 from trt_infer.schema import Field, SpecError, validate
-
-TASKS = ("ssd", "efficient_nms", "batched_nms", "segmentation", "classification")
-
-# task -> (module whose SCHEMA validates the section named like the task, output roles)
-TASK_SECTIONS = {
-    "ssd": ("trt_infer.postprocess.ssd", ("boxes", "scores")),
-    "efficient_nms": ("trt_infer.postprocess.fused_nms", ("num_detections", "boxes", "scores", "classes")),
-    "batched_nms": ("trt_infer.postprocess.fused_nms", ("num_detections", "boxes", "scores", "classes")),
-    "segmentation": ("trt_infer.postprocess.segmentation", ("logits",)),
-    "classification": ("trt_infer.postprocess.classification", ("scores",)),
-}
+from trt_infer.tasks import get_task, task_names
 
 LAYOUTS = ("NCHW", "NHWC")
 COLOR_ORDERS = ("RGB", "BGR")
@@ -36,30 +25,33 @@ def _non_zero_items(values):
     return "std values must not be 0" if any(value == 0 for value in values) else None
 
 
-def _channel_triple(default, check=None):
+def _channel_triple(default, doc, check=None):
     return Field(list, default=default, item=Field(float), length=3, check=check,
-                 check_doc="no value 0" if check is not None else "")
+                 check_doc="no value may be 0" if check is not None else "", doc=doc)
 
 
 INPUT_SCHEMA = {
     "name": Field(str, doc="input tensor name in the ONNX graph / engine"),
-    "width": Field(int, minimum=1),
-    "height": Field(int, minimum=1),
-    "layout": Field(str, default="NCHW", choices=LAYOUTS),
+    "width": Field(int, minimum=1, doc="network input width in pixels"),
+    "height": Field(int, minimum=1, doc="network input height in pixels"),
+    "layout": Field(str, default="NCHW", choices=LAYOUTS, doc="tensor layout of the input"),
     "color_order": Field(str, default="RGB", choices=COLOR_ORDERS, doc="the network's channel order"),
-    "scale": Field(float, default=1.0),
-    "mean": _channel_triple([0.0, 0.0, 0.0]),
-    "std": _channel_triple([1.0, 1.0, 1.0], check=_non_zero_items),
-    "resize": Field(str, default="stretch", choices=RESIZE_MODES),
+    "scale": Field(float, default=1.0, doc="pixel values (0..255) are multiplied by this first"),
+    "mean": _channel_triple([0.0, 0.0, 0.0],
+                            doc="per-channel value subtracted after `scale`, in the network's channel order"),
+    "std": _channel_triple([1.0, 1.0, 1.0], check=_non_zero_items, doc="per-channel divisor applied after `mean`"),
+    "resize": Field(str, default="stretch", choices=RESIZE_MODES,
+                    doc="stretch: resize to the input size; letterbox: keep the aspect ratio and pad"),
     "pad_value": Field(float, default=0.0, minimum=0, maximum=255,
                        doc="letterbox border pixel value, before normalisation"),
-    "dtype": Field(str, default="float32", choices=INPUT_DTYPES),
+    "dtype": Field(str, default="float32", choices=INPUT_DTYPES, doc="element type of the input tensor"),
 }
 
 THRESHOLDS_SCHEMA = {
-    "score": Field(float, default=0.5, minimum=0, maximum=1),
-    "nms_iou": Field(float, default=0.45, minimum=0, maximum=1),
-    "max_detections": Field(int, default=100, minimum=1, maximum=10000),
+    "score": Field(float, default=0.5, minimum=0, maximum=1, doc="minimum score of a detection"),
+    "nms_iou": Field(float, default=0.45, minimum=0, maximum=1,
+                     doc="IoU above which NMS suppresses the lower-scoring box"),
+    "max_detections": Field(int, default=100, minimum=1, maximum=10000, doc="most detections per frame"),
 }
 
 
@@ -73,20 +65,36 @@ def _labels_problem(value):
 
 _COLOUR = Field(list, item=Field(int, minimum=0, maximum=255), length=3)
 
-TOP_SCHEMA = {
-    "name": Field(str),
-    "task": Field(str, choices=TASKS),
-    "description": Field(str, default=""),
-    "input": Field(dict, schema=INPUT_SCHEMA),
+# The keys every spec has; top_schema() adds `task` and one section per task of the table.
+COMMON_SCHEMA = {
+    "name": Field(str, doc="model name, used in logs and the node's diagnostics"),
+    "description": Field(str, default="", doc="free text for people"),
+    "input": Field(dict, schema=INPUT_SCHEMA, doc="the network input, see [input](#input)"),
     "outputs": Field(dict, doc="role -> output tensor name; roles depend on the task"),
     "labels": Field(object, default=None, nullable=True, check=_labels_problem,
-                    check_doc="a file name or a list of strings"),
-    "palette": Field(list, default=None, nullable=True, item=_COLOUR),
-    "thresholds": Field(dict, default={}, schema=THRESHOLDS_SCHEMA),
+                    check_doc="a file name or a list of strings",
+                    doc="label file (one label per line, path relative to the spec file) or an inline list; "
+                        "index = class id"),
+    "palette": Field(list, default=None, nullable=True, item=_COLOUR,
+                     doc="one [R, G, B] colour per class for colour masks and overlays; null: a built-in palette"),
+    "thresholds": Field(dict, default={}, schema=THRESHOLDS_SCHEMA,
+                        doc="detection thresholds, see [thresholds](#thresholds); the node's parameters "
+                            "override them"),
 }
-for _task in TASKS:
-    TOP_SCHEMA.setdefault(_task, Field(dict, default=None, nullable=True,
-                                       doc="settings of task {!r}".format(_task)))
+
+
+def top_schema():
+    """The top-level Fields for the tasks of the table now: the common keys, `task`, one section per task."""
+    names = task_names()
+    schema = {}
+    for key, field in COMMON_SCHEMA.items():
+        schema[key] = field
+        if key == "name":
+            schema["task"] = Field(str, choices=names, doc="which post-processing runs (see the task sections below)")
+    for name in names:
+        # validated against the task's own SCHEMA once `task` says which section applies
+        schema[name] = Field(dict, default=None, nullable=True, doc="settings of task `{}`".format(name))
+    return schema
 
 
 class InputSpec(object):
@@ -161,48 +169,43 @@ class ModelSpec(object):
 
     Attributes: name, task, description, input (InputSpec), outputs (role -> tensor name),
     labels (list of str), palette ((C, 3) uint8 array or None), thresholds (Thresholds),
-    the task's section as a validated dict under the task's name (spec.ssd, spec.segmentation,
-    ...; None for the other tasks), path (the YAML file or None) and digest (sha256 of the
+    section (the task's validated settings, a read-only trt_infer.schema.Section read by
+    attribute: `spec.section.nms.top_k`), path (the YAML file or None) and digest (sha256 of the
     normalised spec, stored in the engine sidecar).
     """
 
     def __init__(self, data, path=None):
         """`data`: the parsed YAML mapping; label files are resolved relative to `path`'s folder."""
         try:
+            schema = top_schema()
             if not isinstance(data, dict):
                 raise SpecError(TOP_LEVEL, "got {!r}; expected a mapping with keys {}".format(
-                    data, ", ".join(sorted(TOP_SCHEMA))))
-            fields = validate(data, TOP_SCHEMA, "")
-            task = fields["task"]
-            module_name, roles = TASK_SECTIONS[task]
-            fields["outputs"] = _validate_outputs(fields["outputs"], task, roles)
-            for other in TASKS:
-                if other != task and fields[other] is not None:
+                    data, ", ".join(sorted(schema))))
+            fields = dict(validate(data, schema, ""))
+            task = get_task(fields["task"])
+            fields["outputs"] = _validate_outputs(fields["outputs"], task.name, task.outputs)
+            for other in task_names():
+                if other != task.name and fields[other] is not None:
                     raise SpecError(other, "section for task {!r}, but this spec's task is {!r}; remove it "
-                                           "or change `task`".format(other, task))
-            fields[task] = validate(fields[task], _task_schema(task, module_name), task)
+                                           "or change `task`".format(other, task.name))
+            fields[task.name] = validate(fields[task.name], task.schema, task.name)
             labels = _load_labels(fields["labels"], path)
         except SpecError as error:
             raise _with_source(error, path)
         self.path = path
         self.name = fields["name"]
-        self.task = task
+        self.task = task.name
         self.description = fields["description"]
         self.input = InputSpec(fields["input"])
         self.outputs = fields["outputs"]
         self.labels = labels
         self.palette = None if fields["palette"] is None else np.array(fields["palette"], dtype=np.uint8).reshape(-1, 3)
         self.thresholds = Thresholds(fields["thresholds"])
-        for name in TASKS:
-            setattr(self, name, fields[name] if name == task else None)
+        self.section = fields[task.name]
+        # every task's key stays in the digest (null for the others), as it always was
         normalised = dict(fields, labels=labels)
         normalised.pop("description")
         self.digest = hashlib.sha256(json.dumps(normalised, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-
-    @property
-    def section(self):
-        """The validated settings of this spec's task."""
-        return getattr(self, self.task)
 
     def label(self, class_id):
         """The label of a class index, or the index as text when there is no such label."""
@@ -241,14 +244,6 @@ def _validate_outputs(outputs, task, roles):
             raise SpecError("outputs." + role, "got {!r}; expected an output tensor name (a string)".format(
                 outputs[role]))
     return dict(outputs)
-
-
-def _task_schema(task, module_name):
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise SpecError("task", "task {!r} needs {}, which cannot be imported: {}".format(task, module_name, error))
-    return module.SCHEMA
 
 
 def _load_labels(labels, spec_path):

@@ -103,7 +103,7 @@ def realistic_ssd_outputs(post, spec, seed=0, objects=8):
         target = np.concatenate([corner, corner + size])
         rows = np.flatnonzero(_iou(anchor_corners, target) > 0.5)
         jittered = target + rng.normal(0, 0.02, (rows.size, 4))
-        raw_boxes[rows] = encode_boxes(jittered, anchors[rows], spec.ssd["box_coding"])
+        raw_boxes[rows] = encode_boxes(jittered, anchors[rows], spec.section.box_coding)
         logits[rows, rng.randint(1, classes)] = rng.uniform(-1.0, 4.0, rows.size)
     return {spec.outputs["boxes"]: raw_boxes[None], spec.outputs["scores"]: logits[None]}
 
@@ -137,7 +137,7 @@ def bench_ssd(iterations):
     all_anchors = np.arange(len(post.anchors))
 
     def ours():
-        return post(outputs, transform)["detections"]
+        return post(outputs, transform).detections
 
     def opencv_nms(boxes, scores, class_ids):
         """cv2.dnn.NMSBoxesBatched on x1, y1, x2, y2 boxes; kept indices best first."""
@@ -149,7 +149,7 @@ def bench_ssd(iterations):
         """The usual OpenCV recipe: decode every anchor, sigmoid every score, threshold, NMSBoxesBatched."""
         boxes = post.decoder.decode_boxes(raw_boxes, all_anchors)
         scores = sigmoid(logits)
-        scores[:, spec.ssd["background_class"]] = 0
+        scores[:, spec.section.background_class] = 0
         rows, class_ids = np.nonzero(scores >= thresholds.score)
         candidate_scores = scores[rows, class_ids]
         kept = opencv_nms(boxes[rows], candidate_scores, class_ids)

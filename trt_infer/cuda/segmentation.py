@@ -10,13 +10,14 @@ import numpy as np
 from trt_infer.cuda.kernels import MASK_ARGS, MASK_TO_IMAGE_ARGS, SEGMENTATION_SOURCE, compile_module, launch_grid
 from trt_infer.overlay import default_palette
 from trt_infer.postprocess.segmentation import SegmentationPostprocessor, valid_crop
+from trt_infer.result import Result
 
 PALETTE_SIZE = 256  # uint8 class ids
 
 
 class GpuSegmentation(object):
     """Built from a ModelSpec of task segmentation; `post(outputs, transform)` returns
-    {"mask", "image_mask"} like the CPU post-processor. The logits may be a HostDeviceBuffer
+    a Result with mask and image_mask like the CPU post-processor. The logits may be a HostDeviceBuffer
     already on the GPU (the engine's output: read in place) or a numpy array (uploaded).
 
     colour: also make the colour mask (`segment(...)[2]`, or `last_colours` after a call),
@@ -54,7 +55,7 @@ class GpuSegmentation(object):
     def __call__(self, outputs, transform):
         mask, image_mask, colours = self.segment(outputs[self.output_name], transform)
         self.last_colours = colours
-        return {"mask": mask, "image_mask": image_mask}
+        return Result(mask=mask, image_mask=image_mask)
 
     def segment(self, logits, transform):
         """(mask at the output's resolution, mask at the image's, colours (H, W, 3) or None)."""

@@ -1,12 +1,13 @@
 """Classification: the top-k classes of a score vector, optionally through a softmax or sigmoid."""
 import numpy as np
 
+from trt_infer.result import Result
 from trt_infer.schema import Field
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 SCHEMA = {
-    "top_k": Field(int, default=5, minimum=1),
+    "top_k": Field(int, default=5, minimum=1, doc="number of best classes reported"),
     "activation": Field(str, default="softmax", choices=ACTIVATIONS,
                         doc="applied to the raw output; none when the model already outputs probabilities"),
 }
@@ -22,12 +23,12 @@ def sigmoid(values):
 
 
 class ClassificationPostprocessor(object):
-    """Returns classes: [(class_id, score), ...] best first, at most top_k of them."""
+    """Returns a Result whose classes are [(class_id, score), ...] best first, at most top_k of them."""
 
     def __init__(self, spec):
         self.output_name = spec.outputs["scores"]
-        self.top_k = spec.classification["top_k"]
-        self.activation = {"softmax": softmax, "sigmoid": sigmoid, "none": None}[spec.classification["activation"]]
+        self.top_k = spec.section.top_k
+        self.activation = {"softmax": softmax, "sigmoid": sigmoid, "none": None}[spec.section.activation]
 
     def __call__(self, outputs, transform=None):
         scores = np.asarray(outputs[self.output_name], dtype=np.float32)
@@ -40,4 +41,4 @@ class ClassificationPostprocessor(object):
         k = min(self.top_k, scores.size)
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((best, -scores[best]))]  # ties: lower class id first
-        return {"classes": [(int(index), float(scores[index])) for index in best]}
+        return Result(classes=[(int(index), float(scores[index])) for index in best])

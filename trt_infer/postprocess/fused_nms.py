@@ -9,7 +9,7 @@ boxes the engine already dropped, and nms_iou cannot change).
 """
 import numpy as np
 
-from trt_infer.result import Detections
+from trt_infer.result import Detections, Result
 from trt_infer.schema import Field
 
 SCHEMA = {
@@ -31,9 +31,9 @@ class FusedNMSPostprocessor(object):
         self.task = spec.task
         self.thresholds = spec.thresholds
         self.names = dict((role, spec.outputs[role]) for role in ("num_detections", "boxes", "scores", "classes"))
-        self.yx_first = section["box_order"] == "yxyx"
-        self.normalized = section["normalized"]
-        self.class_offset = section["class_offset"]
+        self.yx_first = section.box_order == "yxyx"
+        self.normalized = section.normalized
+        self.class_offset = section.class_offset
         self.net_size = np.array([spec.input.width, spec.input.height] * 2, dtype=np.float32)
 
     def _first_image(self, outputs, role, rows_per_image):
@@ -67,4 +67,4 @@ class FusedNMSPostprocessor(object):
             boxes /= self.net_size
         # BatchedNMS_TRT's float class ids are exact small integers; round before the cast anyway.
         class_ids = np.rint(classes[valid]).astype(np.int32) + self.class_offset
-        return {"detections": Detections(transform.boxes_to_image(boxes), scores[valid], class_ids)}
+        return Result(detections=Detections(transform.boxes_to_image(boxes), scores[valid], class_ids))

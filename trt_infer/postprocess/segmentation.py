@@ -11,29 +11,32 @@ import math
 import cv2
 import numpy as np
 
+from trt_infer.result import Result
 from trt_infer.schema import Field
 
 ACTIVATIONS = ("argmax", "sigmoid", "probability")
 LAYOUTS = ("NCHW", "NHWC")
 
 SCHEMA = {
-    "activation": Field(str, default="argmax", choices=ACTIVATIONS),
+    "activation": Field(str, default="argmax", choices=ACTIVATIONS,
+                        doc="argmax over class channels; sigmoid of one logit channel; probability: one channel "
+                            "already holding probabilities"),
     "threshold": Field(float, default=0.5,
-                       above=0.0, below=1.0,
+                       above=0, below=1,
                        doc="for sigmoid/probability: the foreground probability above which a pixel is class 1"),
-    "logits_layout": Field(str, default="NCHW", choices=LAYOUTS),
+    "logits_layout": Field(str, default="NCHW", choices=LAYOUTS, doc="layout of the segmentation output"),
 }
 
 
 class SegmentationPostprocessor(object):
-    """Returns mask (uint8 class ids, network resolution) and image_mask (the received image's)."""
+    """Returns a Result with mask (uint8 class ids, network resolution) and image_mask (the received image's)."""
 
     def __init__(self, spec):
-        section = spec.segmentation
+        section = spec.section
         self.output_name = spec.outputs["logits"]
-        self.activation = section["activation"]
-        self.layout = section["logits_layout"]
-        threshold = section["threshold"]
+        self.activation = section.activation
+        self.layout = section.logits_layout
+        threshold = section.threshold
         # sigmoid(x) > t  <=>  x > log(t / (1 - t)): compare logits directly, no exp per pixel.
         self.cutoff = math.log(threshold / (1.0 - threshold)) if self.activation == "sigmoid" else threshold
 
@@ -80,7 +83,7 @@ class SegmentationPostprocessor(object):
 
     def __call__(self, outputs, transform):
         mask = self.network_mask(outputs[self.output_name])
-        return {"mask": mask, "image_mask": lambda: mask_to_image(mask, transform)}
+        return Result(mask=mask, image_mask=lambda: mask_to_image(mask, transform))
 
 
 def mask_to_image(mask, transform):

@@ -17,7 +17,7 @@ import numpy as np
 from trt_infer.anchors import ANCHOR_SCHEMA, generate_anchors
 from trt_infer.box_coding import BOX_CODING_SCHEMA, box_decoder
 from trt_infer.nms import hard_nms, top_k_indices, weighted_nms
-from trt_infer.result import Detections
+from trt_infer.result import Detections, Result
 from trt_infer.schema import Field, SpecError
 
 SCORE_ACTIVATIONS = ("sigmoid", "softmax", "none")
@@ -34,30 +34,36 @@ NMS_SCHEMA = {
 
 SCHEMA = {
     # Required unless box_coding.type is decoded: checked by the post-processor (see _anchors).
-    "anchors": Field(dict, default=None, nullable=True, schema=ANCHOR_SCHEMA),
-    "box_coding": Field(dict, default={}, schema=BOX_CODING_SCHEMA),
-    "score_activation": Field(str, default="sigmoid", choices=SCORE_ACTIVATIONS),
+    "anchors": Field(dict, default=None, nullable=True, schema=ANCHOR_SCHEMA,
+                     doc="anchor (prior box) generator, see [ssd.anchors](#ssdanchors); required unless "
+                         "box_coding.type is decoded"),
+    "box_coding": Field(dict, default={}, schema=BOX_CODING_SCHEMA,
+                        doc="how regressor values decode against the anchors, see [ssd.box_coding](#ssdbox_coding)"),
+    "score_activation": Field(str, default="sigmoid", choices=SCORE_ACTIVATIONS,
+                              doc="sigmoid (TF OD API, MediaPipe), softmax over the classes (pytorch-ssd), none "
+                                  "(scores already probabilities)"),
     "score_clip": Field(float, default=None, nullable=True,
                         above=0,
                         doc="raw scores clipped to +-score_clip before the activation (MediaPipe: 100)"),
     "background_class": Field(int, default=None, nullable=True, minimum=0,
                               doc="score column that is never a detection (TF OD API, pytorch-ssd: 0)"),
-    "num_keypoints": Field(int, default=0, minimum=0),
-    "nms": Field(dict, default={}, schema=NMS_SCHEMA),
+    "num_keypoints": Field(int, default=0, minimum=0,
+                           doc="keypoints (x, y pairs) per box in the regressor row (BlazeFace: 6)"),
+    "nms": Field(dict, default={}, schema=NMS_SCHEMA, doc="non-maximum suppression, see [ssd.nms](#ssdnms)"),
 }
 
 
 def _anchors(spec, path="ssd.anchors"):
     """(N, 4) anchors of the spec, or None for decoded boxes; SpecError when the two disagree."""
-    section = spec.ssd
-    decoded = section["box_coding"]["type"] == "decoded"
-    if decoded and section["anchors"] is not None:
+    section = spec.section
+    decoded = section.box_coding.type == "decoded"
+    if decoded and section.anchors is not None:
         raise SpecError(path, "given, but ssd.box_coding.type is 'decoded': the model outputs finished boxes, "
                               "nothing is decoded against anchors; remove ssd.anchors", source=spec.path)
-    if not decoded and section["anchors"] is None:
+    if not decoded and section.anchors is None:
         raise SpecError(path, "missing; expected a mapping (the anchor generator), required unless "
                               "ssd.box_coding.type is 'decoded'", source=spec.path)
-    return None if decoded else generate_anchors(section["anchors"], spec.input.width, spec.input.height)
+    return None if decoded else generate_anchors(section.anchors, spec.input.width, spec.input.height)
 
 
 def sigmoid(values):
@@ -76,19 +82,19 @@ class SSDPostprocessor(object):
     """Built from a validated ModelSpec of task `ssd`; called as post(outputs, transform)."""
 
     def __init__(self, spec):
-        section = spec.ssd
+        section = spec.section
         self.thresholds = spec.thresholds
         self.boxes_name = spec.outputs["boxes"]
         self.scores_name = spec.outputs["scores"]
         self.anchors = _anchors(spec)
-        self.decoder = box_decoder(section["box_coding"], self.anchors, (spec.input.width, spec.input.height),
-                                   section["num_keypoints"])
-        self.activation = section["score_activation"]
-        self.score_clip = section["score_clip"]
-        self.background_class = section["background_class"]
-        self.weighted = section["nms"]["method"] == "weighted"
-        self.class_agnostic = section["nms"]["class_agnostic"]
-        self.top_k = section["nms"]["top_k"]
+        self.decoder = box_decoder(section.box_coding, self.anchors, (spec.input.width, spec.input.height),
+                                   section.num_keypoints)
+        self.activation = section.score_activation
+        self.score_clip = section.score_clip
+        self.background_class = section.background_class
+        self.weighted = section.nms.method == "weighted"
+        self.class_agnostic = section.nms.class_agnostic
+        self.top_k = section.nms.top_k
 
     def check_outputs(self, infos):
         """ValueError when the model's output shapes (name -> TensorInfo) cannot fit the spec."""
@@ -168,7 +174,7 @@ class SSDPostprocessor(object):
         thresholds = self.thresholds
         rows, class_ids, scores = self._candidates(raw_scores, thresholds.score)
         if not rows.size:
-            return {"detections": Detections.empty()}
+            return Result(detections=Detections.empty())
         best = top_k_indices(scores, self.top_k)
         rows, class_ids, scores = rows[best], class_ids[best], scores[best]
         boxes = self.decoder.decode_boxes(raw_boxes, rows)
@@ -184,4 +190,4 @@ class SSDPostprocessor(object):
         if keypoints is not None:
             keypoints = transform.points_to_image(keypoints)
         detections = Detections(transform.boxes_to_image(boxes), scores[kept], class_ids[kept], keypoints)
-        return {"detections": detections}
+        return Result(detections=detections)
