@@ -202,8 +202,10 @@ class ModelSpec(object):
         self.palette = None if fields["palette"] is None else np.array(fields["palette"], dtype=np.uint8).reshape(-1, 3)
         self.thresholds = Thresholds(fields["thresholds"])
         self.section = fields[task.name]
-        # every task's key stays in the digest (null for the others), as it always was
-        normalised = dict(fields, labels=labels)
+        # only this spec's own task section: a task added to the table must not change other specs' digests
+        normalised = dict((key, value) for key, value in fields.items()
+                          if key not in task_names() or key == task.name)
+        normalised["labels"] = labels
         normalised.pop("description")
         self.digest = hashlib.sha256(json.dumps(normalised, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
