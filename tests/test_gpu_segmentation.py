@@ -6,7 +6,6 @@ from tests.support.gpu import cuda_context  # noqa: F401 (fixture)
 from trt_infer.geometry import ResizeTransform
 from trt_infer.overlay import colour_mask
 from trt_infer.postprocess.segmentation import SegmentationPostprocessor
-from trt_infer.result import Result
 from trt_infer.spec import ModelSpec
 
 pytestmark = pytest.mark.gpu
@@ -34,8 +33,8 @@ def logits(classes, height, width, layout, dtype):
 
 
 def cpu_result(spec, outputs, transform):
-    """The CPU post-processor's answer as a Result (its image mask is computed on access)."""
-    return Result(**SegmentationPostprocessor(spec)(outputs, transform))
+    """The CPU post-processor's answer (a Result; its image mask is computed on access)."""
+    return SegmentationPostprocessor(spec)(outputs, transform)
 
 
 def cpu_and_gpu(context, spec, outputs, transform, colour=False):
