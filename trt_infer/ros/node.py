@@ -6,7 +6,9 @@
 Subscribes to `image` (or `image/compressed`), keeps only the newest frame in a one-slot mailbox
 and runs the pipeline on a worker thread, so callbacks stay short and latency does not grow when
 the camera is faster than the model. Every output carries the input image's header.
-Parameters: trt_infer/ros/parameters.py. Works with rclpy of Foxy and later.
+Parameters: trt_infer/ros/parameters.py. The node's decisions are plain functions without rclpy:
+trt_infer/ros/config.py (parameter values), trt_infer/ros/plan.py (backend, topics); the runtime's
+log records reach rclpy through trt_infer/ros/log_forwarding.py. Works with rclpy of Foxy and later.
 """
 import importlib
 import json
