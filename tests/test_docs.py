@@ -150,20 +150,18 @@ def help_options(command):
 
 @functools.lru_cache(maxsize=None)
 def node_topics():
-    """Topic names the node creates publishers / subscriptions for (string literals in node.py)."""
-    path = module_file(NODE_MODULE)
-    with open(path) as handle:
-        tree = ast.parse(handle.read(), path)
+    """Topic names the node creates publishers / subscriptions for, from its publisher plan."""
+    from trt_infer.ros.config import NodeConfig
+    from trt_infer.ros.plan import PUBLISHES, publisher_plan
+    from trt_infer.spec import load_spec
+
+    spec = load_spec(os.path.join(REPO_ROOT, "config", "models", "blazeface.yaml"))
     topics = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("create_publisher",
-                                                                             "create_subscription"):
-            for arg in node.args[1:2]:
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    topics.add(arg.value)
-        if isinstance(node, ast.Tuple) and len(node.elts) == 3 and isinstance(node.elts[0], ast.Constant) \
-                and isinstance(node.elts[0].value, str) and node.elts[0].value.startswith("image"):
-            topics.add(node.elts[0].value)  # the subscription's topic, chosen from a tuple
+    for compressed in (False, True):
+        config = NodeConfig({"compressed_input": compressed}, spec)
+        for publishes in PUBLISHES:
+            plan = publisher_plan(publishes, config)
+            topics.update(plan.topics() + [plan.labels.topic, plan.labels_fallback.topic, plan.subscription.topic])
     return topics
 
 

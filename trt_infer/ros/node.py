@@ -6,9 +6,13 @@
 Subscribes to `image` (or `image/compressed`), keeps only the newest frame in a one-slot mailbox
 and runs the pipeline on a worker thread, so callbacks stay short and latency does not grow when
 the camera is faster than the model. Every output carries the input image's header.
-Parameters: trt_infer/ros/parameters.py. Works with rclpy of Foxy and later.
+Parameters: trt_infer/ros/parameters.py. The node's decisions are plain functions without rclpy:
+trt_infer/ros/config.py (parameter values), trt_infer/ros/plan.py (backend, topics); the runtime's
+log records reach rclpy through trt_infer/ros/log_forwarding.py. Works with rclpy of Foxy and later.
 """
+import importlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -17,17 +21,22 @@ import time
 import rclpy
 from rclpy.node import Node
 
-from trt_infer.errors import StartupError
+from trt_infer.errors import SpecError, StartupError, TrtInferError
+from trt_infer.ros import config as node_config
 from trt_infer.ros import parameters as params_table
 from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, image_view
+from trt_infer.ros.log_forwarding import forward_logging, stop_forwarding
 from trt_infer.ros.mailbox import LatestMailbox
+from trt_infer.ros.plan import choose_backend, publisher_plan, task_publishes
 from trt_infer.ros.qos import image_qos, latched_qos, result_qos
 from trt_infer.ros.stats import FrameStats, diagnostic_status
 
 NODE_NAME = "trt_infer"
-DETECTION_TASKS = ("ssd", "efficient_nms", "batched_nms")
+# named, not __name__: run as `python -m trt_infer.ros.node` this module is __main__, outside trt_infer.*
+_LOG = logging.getLogger("trt_infer.ros.node")
 # the pipeline's colour-order argument for each accepted encoding (alpha is dropped, mono replicated)
 COLOR_ORDER = {"rgb8": "RGB", "rgba8": "RGB", "bgr8": "BGR", "bgra8": "BGR", "mono8": "BGR"}
+QOS = {"result": result_qos, "latched": latched_qos}
 
 
 def _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, IntegerRange):
@@ -35,10 +44,11 @@ def _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, I
              float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
     descriptor = ParameterDescriptor(name=param.name, type=types[param.kind], description=param.description,
                                      additional_constraints=param.allowed(), read_only=not param.runtime)
-    if param.low is not None and param.kind is float:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=param.low, to_value=param.high, step=0.0)]
-    elif param.low is not None:
-        descriptor.integer_range = [IntegerRange(from_value=param.low, to_value=param.high, step=1)]
+    low, high = param.field.minimum, param.field.maximum
+    if low is not None and high is not None and param.kind is float:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+    elif low is not None and high is not None:
+        descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
     return descriptor
 
 
@@ -57,37 +67,27 @@ def resolve_path(path):
     return installed if os.path.exists(installed) else path
 
 
-def open_backend(settings, spec, log):
-    """The backend the parameters ask for; StartupError naming the file and the fix otherwise."""
+def open_backend(config, spec):
+    """The backend that plan.choose_backend picks for the parameters in `config` (a NodeConfig)."""
     from trt_infer.backends import load_backend
 
-    kind, engine, onnx = settings["backend"], settings["engine_path"], settings["onnx_path"]
-    if kind == "auto":
-        kind = "tensorrt" if (engine or settings["build_if_missing"]) and _tensorrt_importable() else "onnxruntime"
-        if kind == "onnxruntime" and engine:
-            log("backend auto: TensorRT does not import here, so {} is not used; running {} on ONNX Runtime".format(
-                engine, onnx or "(no onnx_path)"))
-    if kind == "onnxruntime":
-        if not onnx:
-            raise StartupError("backend {} needs onnx_path (an .onnx file from `convert all`); set it in the "
-                               "params file or with -p onnx_path:=model.onnx".format(settings["backend"]))
-        return load_backend(onnx, "onnxruntime")
-    if not engine or not os.path.isfile(engine):
-        engine = _engine_from_cache(settings, spec, engine, log)
-    # the backend checks the engine's sidecar against the running TensorRT and GPU before loading it
-    return load_backend(engine, "tensorrt", spec=spec, log=log)
+    choice = choose_backend(config, _tensorrt_importable)
+    try:
+        if choice.kind == "onnxruntime":
+            return load_backend(choice.model, "onnxruntime")
+        engine = _engine_from_cache(choice, config, spec) if choice.from_cache else choice.model
+        # the backend checks the engine's sidecar against the running TensorRT and GPU before loading it
+        return load_backend(engine, "tensorrt", spec=spec, log=_LOG.info)
+    # the built-in types: the backends and the engine cache do not raise only trt_infer.errors yet
+    except (TrtInferError, EnvironmentError, ValueError, RuntimeError, ImportError) as error:
+        raise StartupError("cannot load the model: {}".format(error))
 
 
-def _engine_from_cache(settings, spec, engine, log):
+def _engine_from_cache(choice, config, spec):
     from trt_infer.engine_cache import cached_engine
 
-    if not settings["onnx_path"]:
-        raise StartupError("engine_path {!r} does not exist and no onnx_path is set to build it from; build the "
-                           "engine with `convert build model.onnx -o {}` or set onnx_path and "
-                           "build_if_missing: true".format(engine, engine or "model.engine"))
-    cache_dir = settings["cache_dir"] or os.path.dirname(os.path.abspath(settings["onnx_path"]))
-    return cached_engine(settings["onnx_path"], cache_dir, build_if_missing=settings["build_if_missing"],
-                         spec=spec, log=log)
+    return cached_engine(config.onnx_path, choice.cache_dir, build_if_missing=config.build_if_missing,
+                         spec=spec, log=_LOG.info)
 
 
 def _tensorrt_importable():
@@ -100,116 +100,95 @@ def _tensorrt_importable():
 
 
 class InferenceNode(Node):
-    """Call `start()` after construction; `close()` stops the worker and releases the backend."""
+    """Reads its parameters, loads the model and starts its topics and worker on construction
+    (StartupError when it cannot); `close()` stops the worker and releases the backend."""
 
     def __init__(self, **kwargs):
         super(InferenceNode, self).__init__(NODE_NAME, **kwargs)
-        self.pipeline = None
         self.backend = None
+        self.worker = None
         self.mailbox = LatestMailbox()
         self.stats = FrameStats()
-        self.worker = None
+        self._outputs = {}
         self._logged_kinds = set()
         self._closing = False
-
-    # -- start-up -------------------------------------------------------------------------
-    def start(self):
-        from trt_infer.pipeline import Pipeline
-        from trt_infer.schema import SpecError
-        from trt_infer.spec import load_spec
-
-        self._declare([param for param in params_table.PARAMETERS if param.default != params_table.FROM_SPEC])
-        settings = self._read([param.name for param in params_table.PARAMETERS
-                               if param.default != params_table.FROM_SPEC])
-        for name in ("model_spec", "engine_path", "onnx_path", "cache_dir"):
-            settings[name] = resolve_path(settings[name])
-        if not settings["model_spec"]:
-            raise StartupError("parameter model_spec is not set: give the model spec YAML (config/models/*.yaml) "
-                               "in the params file or with -p model_spec:=path")
+        self._log_handler = forward_logging(self.get_logger())
         try:
-            self.spec = load_spec(settings["model_spec"])
-        except SpecError as error:
-            raise StartupError("bad model spec: {}".format(error))
-        thresholds = self.spec.thresholds
-        self._declare([param for param in params_table.PARAMETERS if param.default == params_table.FROM_SPEC],
-                      defaults={name: param.kind(thresholds[key]) for name, key in
-                                params_table.THRESHOLD_PARAMETERS.items()
-                                for param in [params_table.BY_NAME[name]]})
-        settings.update(self._read(list(params_table.THRESHOLD_PARAMETERS)))
-        self.settings = settings
-        try:
-            self.backend = open_backend(settings, self.spec, self.get_logger().info)
-        except (IOError, OSError, ValueError, RuntimeError, ImportError) as error:
-            raise StartupError("cannot load the model: {}".format(error))
-        try:
-            self.pipeline = Pipeline(self.spec, self.backend)
-        except (ValueError, KeyError) as error:
-            raise StartupError("model {} does not match the spec {}: {}".format(
-                self.backend.path, settings["model_spec"], error))
-        self.pipeline.set_thresholds(**self._threshold_values(settings))
-        self._create_publishers()
-        self._create_subscription()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(settings["statistics_period"], self._publish_statistics)
-        self.worker = threading.Thread(target=self._work, name="trt_infer_worker")
-        self.worker.daemon = True
-        self.worker.start()
-        self.get_logger().info("{} on {} ({}): subscribed to {}".format(
+            values = self._declare(node_config.startup_names())
+            for name in node_config.PATH_PARAMETERS:
+                values[name] = resolve_path(values[name])
+            self.spec = node_config.load_model_spec(values["model_spec"])
+            values.update(self._declare(list(params_table.THRESHOLD_PARAMETERS),
+                                        node_config.threshold_defaults(self.spec)))
+            self.config = node_config.NodeConfig(values, self.spec)
+            self.backend = open_backend(self.config, self.spec)
+            self.pipeline = self._pipeline()
+            plan = publisher_plan(task_publishes(self.spec.task), self.config)
+            self._create_publishers(plan)
+            self._create_subscription(plan.subscription)
+            self.add_on_set_parameters_callback(self._on_set_parameters)
+            self.create_timer(self.config.statistics_period, self._publish_statistics)
+            self.worker = threading.Thread(target=self._work, name="trt_infer_worker")
+            self.worker.daemon = True
+            self.worker.start()
+        except BaseException:
+            self.close()
+            raise
+        _LOG.info("{} on {} ({}): subscribed to {}".format(
             self.spec.name, type(self.backend).__name__, self.backend.path, self.input_topic))
 
-    def _declare(self, declared, defaults=None):
+    # -- start-up -------------------------------------------------------------------------
+    def _declare(self, names, defaults=None):
+        """Declare the parameters `names` (with the table's descriptors) and return their values,
+        checked against the table."""
         from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-        for param in declared:
-            default = (defaults or {}).get(param.name, param.default)
+        for name in names:
+            param = params_table.BY_NAME[name]
+            default = (defaults or {}).get(name, param.default)
             descriptor = _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, IntegerRange)
             try:
-                self.declare_parameter(param.name, default, descriptor)
+                self.declare_parameter(name, default, descriptor)
             except Exception as error:  # rclpy's exception types differ between distros
                 raise StartupError("parameter {}: {} (allowed: {})".format(
-                    param.name, error, param.allowed() or param.kind.__name__))
+                    name, error, param.allowed() or param.kind.__name__))
+        return node_config.check_values(dict((name, self.get_parameter(name).value) for name in names))
 
-    def _read(self, names):
-        values = {}
-        for name in names:
-            value = self.get_parameter(name).value
-            problem = params_table.BY_NAME[name].problem(value)
-            if problem:
-                raise StartupError("parameter " + problem)
-            values[name] = value
-        return values
+    def _pipeline(self):
+        from trt_infer.pipeline import Pipeline
 
-    @staticmethod
-    def _threshold_values(settings):
-        return {key: settings[name] for name, key in params_table.THRESHOLD_PARAMETERS.items() if name in settings}
+        try:
+            pipeline = Pipeline(self.spec, self.backend)
+        except (ValueError, KeyError) as error:  # ModelMismatchError; post-processors raise ValueError/KeyError
+            raise StartupError("model {} does not match the spec {}: {}".format(
+                self.backend.path, self.config.model_spec, error))
+        pipeline.set_thresholds(**self.config.thresholds)
+        return pipeline
 
-    def _create_publishers(self):
-        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    def _create_publishers(self, plan):
         from sensor_msgs.msg import Image
 
         self.Image = Image
-        self.detections_pub = self.classification_pub = self.mask_pub = self.color_pub = None
-        # segmentation needs vision_msgs only for LabelInfo; the other tasks publish vision_msgs results
-        self.vision = self._vision_messages(required=self.spec.task != "segmentation")
-        if self.spec.task in DETECTION_TASKS:
-            self.detections_pub = self.create_publisher(self.vision.msg.Detection2DArray, "detections", result_qos())
-        elif self.spec.task == "classification":
+        self.vision = self._vision_messages(required=plan.needs_vision_msgs)
+        for publication in plan.publications:
+            self._outputs[publication.role] = self.create_publisher(
+                self._message_type(publication.message), publication.topic, QOS[publication.qos]())
+        for counter in plan.counters:
+            self.stats.count(counter, 0)
+        self._publish_labels(plan)
+
+    def _message_type(self, name):
+        """The message class of a plan's "package/Type" name, from the installed vision_msgs layout."""
+        package, type_name = name.split("/")
+        if name == "vision_msgs/Classification":
             if self.vision.classification_type is None:
                 raise StartupError("task classification: this vision_msgs has neither Classification (3.x and "
                                    "later) nor Classification2D (2.x); install ros-<distro>-vision-msgs")
-            self.classification_pub = self.create_publisher(self.vision.classification_type, "classification",
-                                                            result_qos())
-            self.get_logger().info("classification published as vision_msgs/{}".format(
-                self.vision.classification_type.__name__))
-        elif self.spec.task == "segmentation":
-            self.mask_pub = self.create_publisher(Image, "segmentation/mask", result_qos())
-            self.color_pub = self.create_publisher(Image, "segmentation/color", result_qos())
-            self.stats.count("color_published", 0)
-        self._publish_labels()
-        self.overlay_pub = self.create_publisher(Image, "overlay", result_qos())
-        self.stats.count("overlay_published", 0)
-        self.statistics_pub = self.create_publisher(DiagnosticStatus, "statistics", result_qos())
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos())
+            _LOG.info("classification published as vision_msgs/{}".format(self.vision.classification_type.__name__))
+            return self.vision.classification_type
+        if package == "vision_msgs":
+            return getattr(self.vision.msg, type_name)
+        return getattr(importlib.import_module(package + ".msg"), type_name)
 
     def _vision_messages(self, required):
         from trt_infer.ros.vision_msgs_compat import VisionMessages
@@ -220,31 +199,31 @@ class InferenceNode(Node):
             if required:
                 raise StartupError("task {} publishes vision_msgs messages: {}".format(self.spec.task, error))
             return None
-        self.get_logger().info("vision_msgs layout: {}".format(vision.layout))
+        _LOG.info("vision_msgs layout: {}".format(vision.layout))
         return vision
 
-    def _publish_labels(self):
+    def _publish_labels(self, plan):
         """The label table, latched: vision_msgs/LabelInfo where it exists, else a JSON list on `labels`."""
-        from std_msgs.msg import Header, String
+        from std_msgs.msg import Header
 
         info = None
         if self.vision is not None:
-            info = self.vision.label_info(Header(frame_id=""), self.spec.labels, self.settings["score_threshold"])
-        if info is not None:
-            self.create_publisher(type(info), "label_info", latched_qos()).publish(info)
+            info = self.vision.label_info(Header(frame_id=""), self.spec.labels, self.config.score_threshold)
+        if info is None:
+            publication = plan.labels_fallback
+            info = self._message_type(publication.message)(data=json.dumps(self.spec.labels))
         else:
-            self.create_publisher(String, "labels", latched_qos()).publish(String(data=json.dumps(self.spec.labels)))
+            publication = plan.labels
+        self._outputs[publication.role] = self.create_publisher(type(info), publication.topic,
+                                                                  QOS[publication.qos]())
+        self._outputs[publication.role].publish(info)
 
-    def _create_subscription(self):
-        depth, reliability = self.settings["input_depth"], self.settings["input_reliability"]
-        if self.settings["compressed_input"]:
-            from sensor_msgs.msg import CompressedImage
-
-            self.input_topic, message_type, view = "image/compressed", CompressedImage, compressed_view
-        else:
-            self.input_topic, message_type, view = "image", self.Image, image_view
-        self.create_subscription(message_type, self.input_topic, lambda msg: self._receive(msg, view),
-                                 image_qos(reliability, depth))
+    def _create_subscription(self, subscription):
+        view = compressed_view if subscription.compressed else image_view
+        self.input_topic = subscription.topic
+        self.create_subscription(self._message_type(subscription.message), subscription.topic,
+                                 lambda msg: self._receive(msg, view),
+                                 image_qos(subscription.reliability, subscription.depth))
 
     # -- run time -------------------------------------------------------------------------
     def _receive(self, msg, view):
@@ -276,13 +255,13 @@ class InferenceNode(Node):
             return
         result = self.pipeline(image, color_order=COLOR_ORDER[encoding])
         header = msg.header
-        if self.detections_pub is not None:
+        if "detections" in self._outputs:
             self._publish_detections(header, result.detections)
-        if self.classification_pub is not None:
+        if "classification" in self._outputs:
             self._publish_classification(header, result.classes)
-        if self.mask_pub is not None:
+        if "mask" in self._outputs:
             self._publish_masks(header, result)
-        if self.settings["publish_overlay"] and self.overlay_pub.get_subscription_count() > 0:
+        if self.config.publish_overlay and self._outputs["overlay"].get_subscription_count() > 0:
             self._publish_overlay(header, image, encoding, result)
         now = time.monotonic()
         self.stats.processed(now, now - started, self._latency(header), result.timings)
@@ -296,27 +275,27 @@ class InferenceNode(Node):
 
     def _class_id(self, index):
         """A class index as vision_msgs carries it: decimal text, or the label (class_id_format)."""
-        return self.spec.label(int(index)) if self.settings["class_id_format"] == "label" else str(int(index))
+        return self.spec.label(int(index)) if self.config.class_id_format == "label" else str(int(index))
 
     def _publish_detections(self, header, detections):
         class_ids = [self._class_id(index) for index in detections.class_ids]
-        self.detections_pub.publish(self.vision.detection_array(header, detections.boxes, detections.scores,
-                                                                class_ids))
+        self._outputs["detections"].publish(self.vision.detection_array(header, detections.boxes, detections.scores,
+                                                                      class_ids))
 
     def _publish_classification(self, header, classes):
         top = [(self._class_id(index), score) for index, score in classes]
-        self.classification_pub.publish(self.vision.classification(header, top))
+        self._outputs["classification"].publish(self.vision.classification(header, top))
 
     def _publish_masks(self, header, result):
-        mask = result.image_mask if self.settings["mask_resolution"] == "image" else result.mask
+        mask = result.image_mask if self.config.mask_resolution == "image" else result.mask
         if mask is None:
             return
-        self.mask_pub.publish(fill_image(self.Image(), mask, "mono8", header))
-        if self.color_pub.get_subscription_count() > 0:
+        self._outputs["mask"].publish(fill_image(self.Image(), mask, "mono8", header))
+        if self._outputs["color"].get_subscription_count() > 0:
             from trt_infer.overlay import colour_mask
 
             colours = colour_mask(mask, self.spec.palette, color_order="RGB")
-            self.color_pub.publish(fill_image(self.Image(), colours, "rgb8", header))
+            self._outputs["color"].publish(fill_image(self.Image(), colours, "rgb8", header))
             self.stats.count("color_published")
 
     def _publish_overlay(self, header, image, encoding, result):
@@ -324,35 +303,26 @@ class InferenceNode(Node):
         from trt_infer.ros.image_msgs import to_bgr
 
         canvas = render(to_bgr(image, encoding), result, self.spec)
-        self.overlay_pub.publish(fill_image(self.Image(), canvas, "bgr8", header))
+        self._outputs["overlay"].publish(fill_image(self.Image(), canvas, "bgr8", header))
         self.stats.count("overlay_published")
 
     def _log_once(self, kind, message):
         if kind not in self._logged_kinds:
             self._logged_kinds.add(kind)
-            self.get_logger().warning(message + " (further frames like this are skipped silently; see the "
-                                                "statistics topic for counts)")
+            _LOG.warning(message + " (further frames like this are skipped silently; see the statistics topic "
+                                   "for counts)")
 
     def _on_set_parameters(self, changed):
         from rcl_interfaces.msg import SetParametersResult
 
-        updates = {}
-        for parameter in changed:
-            param = params_table.BY_NAME.get(parameter.name)
-            if param is None:
-                continue  # use_sim_time and other parameters rclpy owns
-            if not param.runtime:
-                return SetParametersResult(successful=False, reason="{} is read-only at run time; set it in the "
-                                                                    "params file and restart".format(param.name))
-            problem = param.problem(parameter.value)
-            if problem:
-                return SetParametersResult(successful=False, reason=problem)
-            updates[param.name] = param.kind(parameter.value)
+        updates, reason = node_config.runtime_changes(dict((parameter.name, parameter.value) for parameter in changed))
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
         try:
-            self.pipeline.set_thresholds(**self._threshold_values(updates))
-        except ValueError as error:
+            self.pipeline.set_thresholds(**node_config.threshold_values(updates))
+        except SpecError as error:
             return SetParametersResult(successful=False, reason=str(error))
-        self.settings.update(updates)
+        self.config.update(updates)
         return SetParametersResult(successful=True)
 
     def _publish_statistics(self):
@@ -361,14 +331,15 @@ class InferenceNode(Node):
         status = diagnostic_status(self.stats.snapshot(), "{}: {}".format(self.get_fully_qualified_name(),
                                                                           self.spec.name),
                                    type(self.backend).__name__, DiagnosticStatus, KeyValue)
-        self.statistics_pub.publish(status)
+        self._outputs["statistics"].publish(status)
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [status]
-        self.diagnostics_pub.publish(array)
+        self._outputs["diagnostics"].publish(array)
 
     # -- shutdown -------------------------------------------------------------------------
     def close(self):
+        stop_forwarding(self._log_handler)
         self._closing = True
         self.mailbox.close()
         if self.worker is not None:
@@ -404,9 +375,8 @@ def main(args=None):
     status = 0
     try:
         node = InferenceNode()
-        node.start()
         rclpy.spin(node)
-    except StartupError as error:
+    except TrtInferError as error:  # StartupError and every other error the runtime raises on purpose
         rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
         status = 1
     except (KeyboardInterrupt, _external_shutdown()):
