@@ -51,7 +51,7 @@ def test_every_parameter_has_a_field_and_a_description():
 
 @pytest.mark.parametrize("name, value, words", [
     ("backend", "cuda", ["backend", "'cuda'", "auto, tensorrt, onnxruntime", "-p backend:="]),
-    ("score_threshold", 1.5, ["score_threshold", "1.5", "between 0.0 and 1.0", "params file"]),
+    ("score_threshold", 1.5, ["score_threshold", "1.5", "between 0 and 1", "params file"]),
     ("input_depth", 0, ["input_depth", "between 1 and 100", "1 .. 100"]),
     ("compressed_input", "yes", ["compressed_input", "'yes'", "must be bool", "true/false"]),
 ])
@@ -108,7 +108,7 @@ def test_runtime_changes_are_checked_by_the_same_table():
     assert node_config.runtime_changes({"score_threshold": 1, "use_sim_time": True}) == (
         {"score_threshold": 1.0}, None)
     updates, reason = node_config.runtime_changes({"score_threshold": 1.5})
-    assert updates is None and "score_threshold" in reason and "1.0" in reason
+    assert updates is None and "score_threshold" in reason and "between 0 and 1" in reason
     updates, reason = node_config.runtime_changes({"class_id_format": "label", "model_spec": "other.yaml"})
     assert updates is None and "read-only" in reason and "model_spec" in reason
     assert node_config.threshold_values({"max_detections": 3, "class_id_format": "label"}) == {"max_detections": 3}

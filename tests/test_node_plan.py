@@ -8,8 +8,8 @@ import pytest
 from tests.conftest import REPO_ROOT
 from trt_infer.errors import StartupError
 from trt_infer.ros.config import NodeConfig
-from trt_infer.ros.plan import PUBLISHES, choose_backend, publisher_plan, task_publishes
-from trt_infer.spec import TASKS, load_spec
+from trt_infer.ros.plan import choose_backend, publisher_plan
+from trt_infer.spec import load_spec
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +106,6 @@ def test_tensorrt_without_engine_or_onnx_names_the_build_command(spec, tmp_path)
     with pytest.raises(StartupError) as caught:
         choose_backend(config(spec, backend="tensorrt", engine_path=engine), never)
     assert engine in str(caught.value) and "convert build" in str(caught.value)
-
-
-def test_every_task_publishes_one_known_result():
-    for task in TASKS:
-        assert task_publishes(task) in PUBLISHES
-    assert task_publishes("ssd") == "detections" and task_publishes("segmentation") == "mask"
-    assert task_publishes("classification") == "classification"
-    with pytest.raises(StartupError, match="yolo"):
-        task_publishes("yolo")
 
 
 def test_detections_plan(spec):

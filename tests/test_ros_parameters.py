@@ -19,7 +19,7 @@ def test_every_parameter_has_a_type_description_and_valid_default():
 
 
 @pytest.mark.parametrize("name, value, words", [
-    ("score_threshold", 1.5, "between 0.0 and 1.0"),
+    ("score_threshold", 1.5, "between 0 and 1"),
     ("score_threshold", "high", "must be float"),
     ("max_detections", 0, "between 1 and 10000"),
     ("max_detections", True, "must be int"),

@@ -72,10 +72,10 @@ class Field(object):
         self.kind = kind
         self.default = default
         self.choices = choices
-        self.minimum = minimum
-        self.maximum = maximum
-        self.above = above
-        self.below = below
+        # a float field's limits are floats, as ROS parameter ranges (FloatingPointRange) require
+        limit = float if kind is float else (lambda value: value)
+        self.minimum, self.maximum, self.above, self.below = (
+            None if value is None else limit(value) for value in (minimum, maximum, above, below))
         self.check_doc = check_doc
         self.item = item
         self.length = length
@@ -91,11 +91,11 @@ class Field(object):
     def bounds(self):
         """The numeric limits in words ("between 0 and 1", ">= 1", "> 0 and < 1"), or ""."""
         if self.minimum is not None and self.maximum is not None:
-            return "between {} and {}".format(self.minimum, self.maximum)
+            return "between {:g} and {:g}".format(self.minimum, self.maximum)
         parts = []
         for limit, sign in ((self.minimum, ">="), (self.above, ">"), (self.maximum, "<="), (self.below, "<")):
             if limit is not None:
-                parts.append("{} {}".format(sign, limit))
+                parts.append("{} {:g}".format(sign, limit))
         return " and ".join(parts)
 
     def bounds_problem(self, value):

@@ -22,14 +22,16 @@ import rclpy
 from rclpy.node import Node
 
 from trt_infer.errors import SpecError, StartupError, TrtInferError
+from trt_infer.paths import resolve_path
 from trt_infer.ros import config as node_config
 from trt_infer.ros import parameters as params_table
 from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, image_view
 from trt_infer.ros.log_forwarding import forward_logging, stop_forwarding
 from trt_infer.ros.mailbox import LatestMailbox
-from trt_infer.ros.plan import choose_backend, publisher_plan, task_publishes
+from trt_infer.ros.plan import choose_backend, publisher_plan
 from trt_infer.ros.qos import image_qos, latched_qos, result_qos
 from trt_infer.ros.stats import FrameStats, diagnostic_status
+from trt_infer.tasks import get_task
 
 NODE_NAME = "trt_infer"
 # named, not __name__: run as `python -m trt_infer.ros.node` this module is __main__, outside trt_infer.*
@@ -50,21 +52,6 @@ def _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, I
     elif low is not None and high is not None:
         descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
     return descriptor
-
-
-def resolve_path(path):
-    """`path` with ~ expanded; a relative path that does not exist from the working directory is
-    looked up in the installed package's share folder (so config/models/x.yaml works after install)."""
-    path = os.path.expanduser(path)
-    if not path or os.path.isabs(path) or os.path.exists(path):
-        return path
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        installed = os.path.join(get_package_share_directory("trt_infer"), path)
-    except (ImportError, LookupError, OSError, ValueError):  # not installed as a ROS package (PackageNotFoundError is a KeyError)
-        return path
-    return installed if os.path.exists(installed) else path
 
 
 def open_backend(config, spec):
@@ -123,7 +110,7 @@ class InferenceNode(Node):
             self.config = node_config.NodeConfig(values, self.spec)
             self.backend = open_backend(self.config, self.spec)
             self.pipeline = self._pipeline()
-            plan = publisher_plan(task_publishes(self.spec.task), self.config)
+            plan = publisher_plan(get_task(self.spec.task).publishes, self.config)
             self._create_publishers(plan)
             self._create_subscription(plan.subscription)
             self.add_on_set_parameters_callback(self._on_set_parameters)

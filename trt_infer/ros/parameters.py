@@ -62,7 +62,7 @@ class Param(object):
         if self.choices is not None:
             return "one of: " + ", ".join(self.choices)
         if self.field.minimum is not None and self.field.maximum is not None:
-            return "{} .. {}".format(self.field.minimum, self.field.maximum)
+            return "{:g} .. {:g}".format(self.field.minimum, self.field.maximum)
         return self.field.bounds()
 
 

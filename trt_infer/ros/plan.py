@@ -1,7 +1,7 @@
 """The node's start-up decisions as plain functions: which backend to load, which topics to create.
 
     choice = choose_backend(config, tensorrt_importable)   # what to load and why (logged)
-    plan = publisher_plan(task_publishes(spec.task), config)
+    plan = publisher_plan(get_task(spec.task).publishes, config)   # trt_infer.tasks
 
 No rclpy here: message types and QoS profiles are named by strings that the node resolves, so
 the decisions are testable without DDS (and under Python 3.6).
@@ -11,10 +11,10 @@ import logging
 import os
 
 from trt_infer.errors import StartupError
+from trt_infer.tasks import PUBLISHES
 
 _LOG = logging.getLogger(__name__)
 
-PUBLISHES = ("detections", "classification", "mask")
 
 # kind: "onnxruntime" or "tensorrt"; model: the file to load, or None when from_cache: the engine of
 # onnx_path comes from the engine cache in cache_dir (built there when build_if_missing);
@@ -46,18 +46,6 @@ class PublisherPlan(object):
 
     def topics(self):
         return [publication.topic for publication in self.publications]
-
-
-def task_publishes(task):
-    """What a node running `task` publishes: one of PUBLISHES.
-
-    The one place that maps task names to results; the task table replaces it."""
-    publishes = {"ssd": "detections", "efficient_nms": "detections", "batched_nms": "detections",
-                 "classification": "classification", "segmentation": "mask"}
-    if task not in publishes:
-        raise StartupError("task {!r}: the node does not know what to publish for it; tasks it publishes: {}".format(
-            task, ", ".join(sorted(publishes))))
-    return publishes[task]
 
 
 def publisher_plan(publishes, config):
