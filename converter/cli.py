@@ -100,7 +100,7 @@ def build_parser():
     verify.add_argument("--json", action="store_true")
 
     build = commands.add_parser("build", help="ONNX -> TensorRT engine + sidecar (on the device)")
-    from converter import build as build_module  # cheap: imports no TensorRT until it runs
+    from trt_infer.engine import build as build_module  # cheap: imports no TensorRT until it runs
     build_module.add_arguments(build)
 
     everything = commands.add_parser("all", help="export -> fix -> check -> verify -> build, one summary table")
@@ -269,7 +269,7 @@ def _verify(args):
 
 
 def _build(args):
-    from converter import build
+    from trt_infer.engine import build
 
     return build.run(args)
 
@@ -352,11 +352,12 @@ def _all(args):
     elif not report.passed:
         step("build", "skipped", "the graph does not pass check for {}".format(target.name), started)
     else:
-        from converter.build import BuildError, build_engine
+        from trt_infer.engine.build import build_engine
+        from trt_infer.errors import BuildError
         try:
             build_engine(fixed_path, stem + ".engine", precision=args.precision,
                          workspace_mib=args.workspace or target.default_workspace_mib, spec=spec,
-                         trt_module=module, log=_log)
+                         trt_module=module)
             step("build", "ok", "{} with {}".format(stem + ".engine", module), started)
         except BuildError as error:
             _log("convert all: build: {}".format(error))

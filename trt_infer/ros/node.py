@@ -75,11 +75,11 @@ def open_backend(settings, spec, log):
     if not engine or not os.path.isfile(engine):
         engine = _engine_from_cache(settings, spec, engine, log)
     # the backend checks the engine's sidecar against the running TensorRT and GPU before loading it
-    return load_backend(engine, "tensorrt", spec=spec, log=log)
+    return load_backend(engine, "tensorrt", spec=spec)
 
 
 def _engine_from_cache(settings, spec, engine, log):
-    from trt_infer.engine_cache import cached_engine
+    from trt_infer.engine.cache import cached_engine
 
     if not settings["onnx_path"]:
         raise StartupError("engine_path {!r} does not exist and no onnx_path is set to build it from; build the "
@@ -87,7 +87,7 @@ def _engine_from_cache(settings, spec, engine, log):
                            "build_if_missing: true".format(engine, engine or "model.engine"))
     cache_dir = settings["cache_dir"] or os.path.dirname(os.path.abspath(settings["onnx_path"]))
     return cached_engine(settings["onnx_path"], cache_dir, build_if_missing=settings["build_if_missing"],
-                         spec=spec, log=log)
+                         spec=spec)
 
 
 def _tensorrt_importable():
