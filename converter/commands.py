@@ -9,8 +9,7 @@ import os
 import time
 
 from converter import targets
-
-EXIT_OK, EXIT_FAILED = 0, 1
+from converter.cli import EXIT_FAILED, EXIT_OK
 
 logger = logging.getLogger(__name__)
 

@@ -241,9 +241,9 @@ def test_building_the_parser_imports_nothing_heavy_and_its_choices_do_not_depend
 
 
 def test_convert_build_help_and_run_on_a_device_without_the_host_tools(tmp_path):
-    """The device: no onnx, onnx-graphsurgeon, tf2onnx, TensorFlow, torch, ONNX Runtime (the .venv36 run
-    of this test is the Nano's Python 3.6)."""
-    blocked = list(HOST_ONLY) + ["onnxruntime"]
+    """The device, with TensorRT and numpy only: no onnx, onnx-graphsurgeon, tf2onnx, TensorFlow, torch,
+    ONNX Runtime, OpenCV, YAML or pycuda (the .venv36 run of this test is the Nano's Python 3.6)."""
+    blocked = list(HOST_ONLY) + ["onnxruntime", "cv2", "yaml", "pycuda"]
     completed = run_blocked("import runpy\nsys.argv = ['convert', 'build', '--help']\n"
                             "runpy.run_module('converter', run_name='__main__')\n", blocked)
     assert completed.returncode == 0, completed.stderr
@@ -264,7 +264,8 @@ def test_messages_go_to_stderr_at_the_level_asked_for(tmp_path, capsys):
     assert main(["fix", source, "--target", "jetson-nano"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "convert_opset: opset 15 -> 13" in captured.err and "wrote {}".format(tmp_path / "a.fixed.onnx") in captured.err
+    assert "convert_opset: opset 15 -> 13" in captured.err
+    assert "wrote {}".format(tmp_path / "a.fixed.onnx") in captured.err
     assert "warning" not in captured.err.lower() and "note:" not in captured.err
     assert main(["fix", source, "--target", "jetson-nano", "-q", "-o", str(tmp_path / "b.onnx")]) == 0
     assert capsys.readouterr().err == ""

@@ -40,8 +40,8 @@ print(json.dumps(results))
 
 # Device-side modules that need nothing beyond numpy: these must import everywhere.
 DEVICE_MODULES = ("trt_infer.engine", "trt_infer.engine.gpu", "trt_infer.engine.cache", "trt_infer.engine.build",
-                  "trt_infer.engine.calibration", "trt_infer.backends.tensorrt_api", "trt_infer.backends.tensorrt_backend",
-                  "trt_infer.errors", "trt_infer.cli_logging")
+                  "trt_infer.engine.calibration", "trt_infer.backends.tensorrt_api",
+                  "trt_infer.backends.tensorrt_backend", "trt_infer.errors", "trt_infer.cli_logging")
 
 
 def names_a_blocked_module(text):
