@@ -1,5 +1,7 @@
-"""Offline conversion: framework model -> ONNX the target TensorRT accepts -> engine.
+"""Offline conversion on the host: framework model -> ONNX the target TensorRT accepts.
 
-`export`, `fix`, `check` and `verify` run on a host with modern tools; `build` runs on the
-device and stays Python 3.6 compatible (it needs only tensorrt, numpy and, to calibrate, pycuda).
+`export`, `fix`, `check`, `verify` and `inspect` run on a host with modern tools. `convert build`
+is the runtime's build command (trt_infer.engine.build), which runs on the device; the few
+modules the `convert` entry point needs there (cli, arguments, targets, errors) stay light and
+Python 3.6 compatible, which tests/test_python36_compat.py checks.
 """

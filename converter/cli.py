@@ -1,419 +1,129 @@
 """`convert` (`ros2 run trt_infer convert`, `python -m converter`): export, fix, check, verify, build,
-all, inspect. Heavy libraries are imported by the sub-command that needs them."""
-import argparse
-import os
-import sys
-import time
+all, inspect.
 
-from converter import targets
+Every sub-command is declared as data in COMMANDS (the shape of Polygraphy's tool registry): its
+name, help, the function adding its arguments, the function running it, the modules it needs
+and where it runs. Building the parser imports only the light argument modules, so `convert
+--help` and `convert build` work on a device with nothing but TensorRT and numpy; a command whose
+modules are missing here says so in one uniform message (exit 2). `convert build` is the
+runtime's build command (trt_infer.engine.build), unchanged. Python 3.6 compatible.
+"""
+import argparse
+import importlib
+import importlib.util
+import logging
+
+from trt_infer import cli_logging
+from trt_infer.errors import TrtInferError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+HOST, DEVICE = "host", "device"
+# Where a command runs, and how to get what it needs there.
+PLACES = {
+    HOST: "the host PC: pip install -r tools/requirements-host.txt",
+    DEVICE: ("the device that will run the engine, with TensorRT and numpy (on a Jetson both come with "
+             "JetPack: sudo apt install python3-libnvinfer python3-numpy)"),
+}
+
+logger = logging.getLogger(__name__)
 
 
-def _log(message):
-    sys.stderr.write(message + "\n")
+class Command(object):
+    """One sub-command. `arguments` and `runs` are "module:function" names, imported only when used;
+    `needs` are the modules it imports to run; `where` is HOST or DEVICE."""
+
+    def __init__(self, name, summary, arguments, runs, needs=(), where=HOST):
+        self.name = name
+        self.summary = summary
+        self.arguments = arguments
+        self.runs = runs
+        self.needs = tuple(needs)
+        self.where = where
+
+    def add_arguments(self, parser):
+        _resolve(self.arguments)(parser)
+        cli_logging.add_logging_arguments(parser)
+
+    def run(self, args):
+        return _resolve(self.runs)(args)
+
+    def __repr__(self):
+        return "Command({!r}, runs={!r}, needs={!r}, where={!r})".format(self.name, self.runs, self.needs, self.where)
 
 
-def _nms_modes():
-    try:
-        from converter.fixes import NMS_MODES
-        return NMS_MODES
-    except ImportError:
-        return ("keep",)
+COMMANDS = (
+    Command("export", "TF SavedModel / Keras / PyTorch / TFLite / ONNX -> ONNX",
+            "converter.arguments:export_arguments", "converter.commands:run_export", needs=("onnx",)),
+    Command("fix", "repair an ONNX graph for the target (graph passes)",
+            "converter.arguments:fix_arguments", "converter.commands:run_fix", needs=("onnx", "onnx_graphsurgeon")),
+    Command("check", "would the target's TensorRT accept this graph? exit 1 if not",
+            "converter.arguments:check_arguments", "converter.commands:run_check", needs=("onnx",)),
+    Command("verify", "ONNX Runtime: reference vs fixed graph, per-output errors",
+            "converter.arguments:verify_arguments", "converter.commands:run_verify", needs=("onnx", "onnxruntime")),
+    Command("build", "ONNX -> TensorRT engine + sidecar (on the device)",
+            "trt_infer.engine.build:add_arguments", "trt_infer.engine.build:run", needs=("numpy",), where=DEVICE),
+    Command("all", "export -> fix -> check -> verify -> build, one summary table",
+            "converter.arguments:all_arguments", "converter.commands:run_all",
+            needs=("onnx", "onnx_graphsurgeon", "onnxruntime")),
+    Command("inspect", "inputs, outputs, opset, op histogram and the target check",
+            "converter.arguments:inspect_arguments", "converter.commands:run_inspect", needs=("onnx",)),
+)
+COMMANDS_BY_NAME = dict((command.name, command) for command in COMMANDS)
 
 
-def _add_target(parser):
-    parser.add_argument("--target", choices=sorted(targets.PROFILES),
-                        help="TensorRT target profile (default: the installed TensorRT's, on a host jetson-nano)")
-
-
-def _add_shapes(parser):
-    parser.add_argument("--input-shape", action="append", default=[], metavar="[NAME:]DIMS",
-                        help="static input shape, e.g. image:1,224,224,3 (repeat per input; NAME may be "
-                             "left out for a single-input model)")
-
-
-def _add_export_options(parser):
-    parser.add_argument("--opset", type=int, help="ONNX opset to export at (default: the target's)")
-    parser.add_argument("--input-names", help="comma-separated new names for the graph inputs, in order")
-    parser.add_argument("--inputs-as-nchw", metavar="NAMES",
-                        help="expose these comma-separated TF/TFLite inputs as NCHW (tf2onnx folds the transposes)")
-    _add_shapes(parser)
-
-
-def _add_verify_options(parser):
-    parser.add_argument("--inputs", metavar="NPZ", help=".npz of inputs keyed by input name (default: seeded random)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs", type=int, default=1, help="random input sets to compare (default 1)")
-    parser.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-3)")
-    parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-3)")
-
-
-def _fixed_inputs(spec, reports):
-    """After strip_preprocessing the fixed graph expects normalised input: verify feeds it that."""
-    if spec is None or not any(report.pass_name == "strip_preprocessing" for report in reports):
-        return None
-    from converter.verify import spec_normaliser
-
-    return spec_normaliser(spec.input)
-
-
-def _add_fix_options(parser):
-    parser.add_argument("--spec", help="model spec YAML (static input size, runtime pre-processing, NMS settings)")
-    parser.add_argument("--nms", choices=_nms_modes(), default="keep",
-                        help="the graph's NMS: keep it, strip it for the runtime, or replace it by the "
-                             "target's plugin (default keep)")
+def _resolve(reference):
+    module, _, function = reference.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="convert", description="Framework model -> ONNX for a TensorRT "
                                      "target -> engine. Never overwrites its input files.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-
-    export = commands.add_parser("export", help="TF SavedModel / Keras / PyTorch / TFLite / ONNX -> ONNX")
-    export.add_argument("source", help="SavedModel folder, .keras/.h5, .tflite, .onnx, TorchScript .pt, or "
-                                       "module.py:factory returning (torch module, example input)")
-    export.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    _add_target(export)
-    _add_export_options(export)
-
-    fix = commands.add_parser("fix", help="repair an ONNX graph for the target (graph passes)")
-    fix.add_argument("onnx")
-    fix.add_argument("-o", "--output", help="ONNX file to write (default <stem>.fixed.onnx beside the input)")
-    _add_target(fix)
-    _add_fix_options(fix)
-    _add_shapes(fix)
-
-    check = commands.add_parser("check", help="would the target's TensorRT accept this graph? exit 1 if not")
-    check.add_argument("onnx")
-    _add_target(check)
-    _add_shapes(check)
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    verify = commands.add_parser("verify", help="ONNX Runtime: reference vs fixed graph, per-output errors")
-    verify.add_argument("reference", help="the graph before fixing (.onnx), or the source .tflite / .keras model")
-    verify.add_argument("fixed", help="the fixed ONNX graph (before any TensorRT plugin was inserted)")
-    _add_verify_options(verify)
-    verify.add_argument("--spec", help="model spec YAML: feed the fixed graph the spec's normalisation of the "
-                                       "inputs (when fix --spec stripped the framework's pre-processing)")
-    verify.add_argument("--json", action="store_true")
-
-    build = commands.add_parser("build", help="ONNX -> TensorRT engine + sidecar (on the device)")
-    from converter import build as build_module  # cheap: imports no TensorRT until it runs
-    build_module.add_arguments(build)
-
-    everything = commands.add_parser("all", help="export -> fix -> check -> verify -> build, one summary table")
-    everything.add_argument("source")
-    everything.add_argument("-o", "--output-dir", required=True, help="folder for <stem>.onnx, <stem>.fixed.onnx, "
-                                                                      "<stem>.engine")
-    _add_target(everything)
-    _add_export_options(everything)
-    _add_fix_options(everything)
-    _add_verify_options(everything)
-    everything.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
-    everything.add_argument("--workspace", type=int, metavar="MIB", help="builder workspace (default: the target's)")
-    everything.add_argument("--trt-module", help="TensorRT module for the build step (e.g. tensorrt_rtx_bindings "
-                                                 "on a host); default: tensorrt, skipped where it is not installed")
-    everything.add_argument("--json", action="store_true", help="print the summary as JSON")
-
-    inspect = commands.add_parser("inspect", help="inputs, outputs, opset, op histogram and the target check")
-    inspect.add_argument("onnx")
-    _add_target(inspect)
-    _add_shapes(inspect)
-    inspect.add_argument("--json", action="store_true")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for command in COMMANDS:
+        command.add_arguments(subparsers.add_parser(command.name, help=command.summary))
     return parser
+
+
+def _installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_modules(command):
+    """The modules `command` needs that are not installed here, in its order."""
+    return [module for module in command.needs if not _installed(module)]
+
+
+def missing_message(command, missing):
+    """The one message for a command that cannot run here: what is missing, where it runs, what to do."""
+    return "{} {} not installed here; `convert {}` runs on {}".format(
+        ", ".join(missing), "is" if len(missing) == 1 else "are", command.name, PLACES[command.where])
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    handlers = {"export": _export, "fix": _fix, "check": _check, "verify": _verify, "build": _build,
-                "all": _all, "inspect": _inspect}
+    command = COMMANDS_BY_NAME[args.command]
+    cli_logging.configure("convert " + command.name, verbose=args.verbose, quiet=args.quiet)
+    missing = missing_modules(command)
+    if missing:
+        logger.error("%s", missing_message(command, missing))
+        return EXIT_ERROR
     try:
-        return handlers[args.command](args)
+        return command.run(args)
     except ImportError as error:
-        _log("convert {}: error: {}; `convert {}` runs on a host with the conversion tools "
-             "(pip install -r tools/requirements-host.txt); only `convert build` runs on the device".format(
-                 args.command, error, args.command))
-        return EXIT_ERROR
-    except (ValueError, OSError, RuntimeError) as error:
-        # ExportError, VerifyError, FixError, SpecError, UnknownTarget are ValueErrors; missing files OSErrors.
-        _log("convert {}: error: {}".format(args.command, error))
-        return EXIT_ERROR
-
-
-def _target(args):
-    if getattr(args, "target", None):
-        return targets.get_target(args.target)
-    return targets.default_target(report=_log)
-
-
-def _shapes(args):
-    from converter.export import parse_shapes
-
-    return parse_shapes(args.input_shape)
-
-
-def _stem(source):
-    path = source.rpartition(":")[0] if ".py:" in source else source.rstrip("/" + os.sep)
-    name = os.path.basename(path)
-    return name if os.path.isdir(path) else os.path.splitext(name)[0]
-
-
-def _must_exist(path):
-    if not os.path.exists(path):
-        raise FileNotFoundError("{} does not exist".format(path))
-
-
-def _run_export(args, target, output):
-    from converter.export import export
-
-    return export(args.source, output, target,
-                  input_names=args.input_names.split(",") if args.input_names else None,
-                  input_shapes=_shapes(args),
-                  inputs_as_nchw=args.inputs_as_nchw.split(",") if args.inputs_as_nchw else None,
-                  opset=args.opset, log=_log)
-
-
-def _export(args):
-    target = _target(args)
-    output = _run_export(args, target, args.output)
-    _log("wrote {}".format(output))
-    return EXIT_OK
-
-
-def _load_onnx(path):
-    import onnx
-
-    _must_exist(path)
-    return onnx.load(path)
-
-
-def _with_shapes(model, shapes):
-    if shapes:
-        from converter.export import apply_input_shapes
-        apply_input_shapes(model, shapes)
-    return model
-
-
-def _load_spec(args):
-    if not getattr(args, "spec", None):
-        return None
-    from trt_infer.spec import load_spec
-    return load_spec(args.spec)
-
-
-def _run_fixes(model, target, spec, nms, passes=None):
-    from converter.fixes import run_fixes
-
-    return run_fixes(model, target, spec=spec, nms=nms, passes=passes)
-
-
-def _save_new(model, path, source):
-    import onnx
-
-    if os.path.abspath(path) == os.path.abspath(source):
-        raise ValueError("the output {} is the input; choose another output path (inputs are never "
-                         "overwritten)".format(path))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    onnx.save(model, path)
-    return path
-
-
-def _fix(args):
-    target = _target(args)
-    model = _with_shapes(_load_onnx(args.onnx), _shapes(args))
-    output = args.output or os.path.splitext(args.onnx)[0] + ".fixed.onnx"
-    fixed, reports = _run_fixes(model, target, _load_spec(args), args.nms)
-    for report in reports:
-        _log("fix: {}".format(report))
-    _save_new(fixed, output, args.onnx)
-    _log("wrote {} ({} change(s)); run `convert check {} --target {}` next".format(
-        output, len(reports), output, target.name))
-    return EXIT_OK
-
-
-def _check(args):
-    from converter.check import check_model
-    from converter.report import check_table, to_json
-
-    target = _target(args)
-    report = check_model(_load_onnx(args.onnx), target, _shapes(args))
-    print(to_json(report.as_dict()) if args.json else check_table(report))
-    return EXIT_OK if report.passed else EXIT_FAILED
-
-
-def _tolerances(args):
-    from converter.verify import DEFAULT_ATOL, DEFAULT_RTOL
-
-    return (DEFAULT_ATOL if args.atol is None else args.atol), (DEFAULT_RTOL if args.rtol is None else args.rtol)
-
-
-def _verify(args):
-    from converter.report import to_json, verify_table
-    from converter.verify import verify
-
-    _must_exist(args.reference)
-    _must_exist(args.fixed)
-    atol, rtol = _tolerances(args)
-    spec = _load_spec(args)
-    normaliser = None
-    if spec is not None:
-        from converter.verify import spec_normaliser
-        normaliser = spec_normaliser(spec.input)
-    result = verify(args.reference, args.fixed, inputs=args.inputs, seed=args.seed, runs=args.runs,
-                    atol=atol, rtol=rtol, fixed_inputs=normaliser)
-    print(to_json(result.as_dict()) if args.json else verify_table(result))
-    return EXIT_OK if result.passed else EXIT_FAILED
-
-
-def _build(args):
-    from converter import build
-
-    return build.run(args)
-
-
-def _inspect(args):
-    from converter.inspect_model import inspect_json, inspect_model, inspect_text
-    from converter.report import to_json
-
-    info = inspect_model(_load_onnx(args.onnx), _target(args), _shapes(args))
-    print(to_json(inspect_json(info)) if args.json else inspect_text(info, args.onnx))
-    return EXIT_OK if info["check"].passed else EXIT_FAILED
-
-
-def tensorrt_module_for_build(requested):
-    """The TensorRT module name `all` builds with, or None where none imports (a host)."""
-    import importlib
-
-    name = requested or os.environ.get("TRT_INFER_TENSORRT_MODULE") or "tensorrt"
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        if requested:
-            raise ValueError("--trt-module {}: the module does not import here".format(requested))
-        return None
-    return name
-
-
-def _all(args):
-    """export -> fix -> check -> verify -> build into OUTDIR; one summary table; exit 1 if a step failed."""
-    from converter.report import summary_table, to_json
-
-    target = _target(args)
-    spec = _load_spec(args)
-    stem = os.path.join(args.output_dir, _stem(args.source))
-    steps = []
-
-    def step(name, status, detail, started):
-        steps.append((name, status, "{} ({:.1f} s)".format(detail, time.time() - started)))
-        _log("all: {}: {} - {}".format(name, status, detail))
-
-    def print_summary():
-        if args.json:
-            print(to_json({"target": target.name, "steps": [dict(zip(("step", "status", "detail"), row))
-                                                              for row in steps]}))
+        # A module only some inputs need (tf2onnx for a SavedModel, torch for a .pt) and not installed.
+        absent = (getattr(error, "name", None) or "").partition(".")[0]
+        if absent and not _installed(absent):
+            logger.error("%s", missing_message(command, [absent]))
         else:
-            print(summary_table(steps))
-
-    started = time.time()
-    try:
-        exported = _run_export(args, target, stem + ".onnx")
-        step("export", "ok", exported, started)
-        started = time.time()
-        fixed_path, verify_path, reports = _fix_for_all(args, target, spec, exported, stem)
-    except (ValueError, OSError, RuntimeError) as error:
-        # The step that raised is the one after the last recorded; its message says what to change.
-        step("fix" if steps else "export", "FAILED", str(error), started)
-        print_summary()
-        return EXIT_FAILED
-    step("fix", "ok", "{} change(s) -> {}".format(len(reports), fixed_path), started)
-
-    started = time.time()
-    from converter.check import check_model
-    from converter.report import check_table
-    report = check_model(_load_onnx(fixed_path), target)
-    if not report.passed:
-        _log(check_table(report))
-    step("check", "ok" if report.passed else "FAILED",
-         "{} error(s), {} warning(s) for {}".format(len(report.errors), len(report.findings) - len(report.errors),
-                                                    target.name), started)
-
-    started = time.time()
-    verified = _verify_for_all(args, exported, verify_path, step, started, _fixed_inputs(spec, reports))
-    steps_ok = report.passed and verified
-
-    started = time.time()
-    module = tensorrt_module_for_build(args.trt_module)
-    if module is None:
-        step("build", "skipped", "no TensorRT installed here; on the device run: convert build {} --precision {}"
-             .format(os.path.basename(fixed_path), args.precision), started)
-    elif not report.passed:
-        step("build", "skipped", "the graph does not pass check for {}".format(target.name), started)
-    else:
-        from converter.build import BuildError, build_engine
-        try:
-            build_engine(fixed_path, stem + ".engine", precision=args.precision,
-                         workspace_mib=args.workspace or target.default_workspace_mib, spec=spec,
-                         trt_module=module, log=_log)
-            step("build", "ok", "{} with {}".format(stem + ".engine", module), started)
-        except BuildError as error:
-            _log("convert all: build: {}".format(error))
-            step("build", "FAILED", str(error).splitlines()[0], started)
-            steps_ok = False
-
-    print_summary()
-    return EXIT_OK if steps_ok else EXIT_FAILED
-
-
-def _fix_for_all(args, target, spec, exported, stem):
-    """Fix the exported graph. With an NMS plugin, the graph from just before the plugin goes in is
-    kept as <stem>.noplugin.onnx: ONNX Runtime cannot run plugins, so verify compares that one."""
-    from converter.fixes import PASS_NAMES
-
-    model = _load_onnx(exported)
-    fixed_path = stem + ".fixed.onnx"
-    plugin = args.nms not in ("keep", "runtime")
-    passes = [name for name in PASS_NAMES if name != "insert_nms_plugin"] if plugin else None
-    fixed, reports = _run_fixes(model, target, spec, args.nms, passes)
-    for report in reports:
-        _log("fix: {}".format(report))
-    if not plugin:
-        return _save_new(fixed, fixed_path, exported), fixed_path, reports
-    verify_path = _save_new(fixed, stem + ".noplugin.onnx", exported)
-    with_plugin, plugin_reports = _run_fixes(fixed, target, spec, args.nms, ["insert_nms_plugin"])
-    for report in plugin_reports:
-        _log("fix: {}".format(report))
-    return _save_new(with_plugin, fixed_path, exported), verify_path, reports + plugin_reports
-
-
-def _verify_for_all(args, exported, fixed, step, started, fixed_inputs=None):
-    """Verify against the exported graph and, for TFLite/Keras sources, against the source model in its
-    own framework too (the only reference where ONNX Runtime cannot run the export, e.g. TFLite custom
-    ops). Returns False only when numbers disagree; a reference that cannot run is reported, not failed."""
-    from converter.verify import VerifyError, verify
-
-    atol, rtol = _tolerances(args)
-    references = [exported]
-    if os.path.splitext(args.source)[1].lower() in (".tflite", ".keras", ".h5", ".hdf5"):
-        references.append(args.source)
-    problems, compared, agreed = [], 0, True
-    for reference in references:
-        try:
-            result = verify(reference, fixed, inputs=args.inputs, seed=args.seed, runs=args.runs, atol=atol, rtol=rtol,
-                            fixed_inputs=fixed_inputs)
-        except VerifyError as error:
-            _log("all: verify: {} cannot be the reference: {}".format(os.path.basename(reference), error))
-            problems.append(str(error))
-            continue
-        compared += 1
-        agreed = agreed and result.passed
-        worst = max([row.max_abs for row in result.outputs] or [float("nan")])
-        step("verify", "ok" if result.passed else "FAILED",
-             "vs {}: {} output(s), max abs err {:.3g} (atol {:g}, rtol {:g})".format(
-                 os.path.basename(reference), len(result.outputs), worst, atol, rtol), started)
-        started = time.time()
-    if not compared:
-        step("verify", "skipped", "; ".join(problems), started)
-    return agreed
+            logger.error("%s", error)
+        return EXIT_ERROR
+    except (TrtInferError, ValueError, OSError, RuntimeError) as error:
+        # ConversionError is a ValueError; missing files are OSErrors; onnx and onnxruntime raise
+        # ValueErrors and RuntimeErrors of their own.
+        logger.error("%s", error)
+        return EXIT_ERROR

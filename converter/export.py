@@ -5,6 +5,7 @@ tf2onnx advises for Keras 3), a TFLite file, PyTorch (`module.py:factory`, where
 returns (module, example_input), or a TorchScript file with --input-shape) and ONNX (passed
 through). Afterwards, uniformly for every source: inputs renamed and static shapes set.
 """
+import logging
 import os
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ import sys
 import tempfile
 
 from converter.errors import ExportError
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("saved_model", "keras", "tflite", "torch", "torchscript", "onnx")
 # torch.onnx.export's TorchScript-based exporter handles opsets up to 17; beyond, only dynamo.
@@ -47,7 +50,7 @@ def _split_entry_point(source):
     return source, "", ""
 
 
-def export(source, output, target, input_names=None, input_shapes=None, inputs_as_nchw=None, opset=None, log=print):
+def export(source, output, target, input_names=None, input_shapes=None, inputs_as_nchw=None, opset=None):
     """Write ONNX for `source` to `output`; returns the output path.
 
     input_names: new names for the graph inputs, in order.
@@ -66,7 +69,7 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
     partial = output + ".partial.onnx"
     exporters = {"saved_model": _from_saved_model, "keras": _from_keras, "tflite": _from_tflite,
                  "torch": _from_torch_entry_point, "torchscript": _from_torchscript, "onnx": _from_onnx}
-    log("export: {} ({}) -> {} at opset {}".format(source, source_format, output, opset))
+    logger.info("export: %s (%s) -> %s at opset %s", source, source_format, output, opset)
     try:
         exporters[source_format](source, partial, opset, inputs_as_nchw=inputs_as_nchw, input_shapes=input_shapes)
         _finish(partial, output, input_names, input_shapes)

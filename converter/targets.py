@@ -2,12 +2,20 @@
 
 The facts come from onnx-tensorrt's operator support tables and importer sources per release
 (summarised in the project's reference notes). `check` turns them into findings, the fix passes
-read them to decide what to repair, and `build` reads the workspace and precision defaults.
-Stays Python 3.6 compatible: `converter/build.py` imports it on the device.
+read them to decide what to repair, and `all` reads the workspace default for its build step.
+Stays light and Python 3.6 compatible: the `convert` parser imports it (its `--target` and `--nms`
+choices), on the device too.
 """
+import logging
 import re
 
 from converter.errors import UnknownTarget
+
+logger = logging.getLogger(__name__)
+
+# What `convert fix --nms` does with a graph's NMS: keep it, strip it for the runtime's NMS, or
+# replace it by the target's plugin (Target.nms_plugin).
+NMS_MODES = ("keep", "runtime", "plugin")
 
 # ONNX dtype names as `onnx.TensorProto.DataType.Name` spells them.
 OK, CAST_DOWN, REJECTED = "ok", "cast-down", "rejected"
@@ -217,15 +225,13 @@ def installed_tensorrt_version():
     return getattr(tensorrt, "__version__", None)
 
 
-def default_target(report=None):
-    """The detected TensorRT's profile on a device; jetson-nano on a host, saying so through `report`."""
+def default_target():
+    """The detected TensorRT's profile on a device; jetson-nano on a host. Logs which and why."""
     version = installed_tensorrt_version()
     if version is not None:
         target = target_for_tensorrt_version(version)
-        if report:
-            report("target {} (detected TensorRT {})".format(target.name, version))
+        logger.info("target %s (detected TensorRT %s)", target.name, version)
         return target
-    if report:
-        report("no TensorRT installed here: using target {} (choose with --target {})".format(
-            HOST_DEFAULT, "|".join(sorted(PROFILES))))
+    logger.info("no TensorRT installed here: using target %s (choose with --target %s)",
+                HOST_DEFAULT, "|".join(sorted(PROFILES)))
     return PROFILES[HOST_DEFAULT]

@@ -22,3 +22,19 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_restored():
+    """A command run in-process (`convert ...`, the build command) configures logging for the whole
+    process; put the project's loggers back so that the next test sees the defaults."""
+    import logging
+
+    from trt_infer import cli_logging
+
+    yield
+    root = logging.getLogger()
+    for handler in [handler for handler in root.handlers if isinstance(handler, cli_logging.StderrHandler)]:
+        root.removeHandler(handler)
+    for name in cli_logging.PACKAGES:
+        logging.getLogger(name).setLevel(logging.NOTSET)

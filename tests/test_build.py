@@ -1,4 +1,4 @@
-"""converter.build's TensorRT 8.2 path and its decisions, runnable under Python 3.6 without TensorRT.
+"""trt_infer.engine.build's TensorRT 8.2 path and its decisions, runnable under Python 3.6 without TensorRT.
 
 FakeTrt82Builder stands in for the tensorrt 8.2 module's builder side (what JetPack 4 has: the
 EXPLICIT_BATCH flag, max_workspace_size, no progress monitor, parser errors without node names).
@@ -6,14 +6,15 @@ It proves which branch build.py takes on 8.2, not TensorRT; the real builds are 
 tests/test_build_rtx.py (TensorRT-RTX) and run on real TensorRT where it imports.
 """
 import argparse
+import logging
 import os
 import threading
 
 import numpy as np
 import pytest
 
-from converter import build, calibration
-from trt_infer import engine_cache
+from trt_infer.engine import build, calibration
+from trt_infer.engine import cache as engine_cache
 
 NANO = {"name": "NVIDIA Tegra X1", "compute_capability": "5.3"}
 XAVIER = {"name": "Xavier", "compute_capability": "7.2"}
@@ -140,11 +141,12 @@ def onnx_file(tmp_path):
     return str(path)
 
 
-def test_the_8_2_path_explicit_batch_workspace_fp16_and_sidecar(onnx_file, tmp_path):
+def test_the_8_2_path_explicit_batch_workspace_fp16_and_sidecar(onnx_file, tmp_path, caplog):
     trt = FakeTrt82Builder()
-    lines = []
     engine = str(tmp_path / "model.engine")
-    sidecar = build.build_engine(onnx_file, engine, trt_module=trt, gpu=NANO, log=lines.append)
+    with caplog.at_level(logging.INFO, logger="trt_infer.engine.build"):
+        sidecar = build.build_engine(onnx_file, engine, trt_module=trt, gpu=NANO)
+    lines = [record.getMessage() for record in caplog.records]
     assert trt.events[:3] == ["plugins", ("network flags", 1), ("parsed", os.path.abspath(onnx_file))]
     assert trt.config.max_workspace_size == 256 << 20 and trt.config.flags == ["FP16"]
     with open(engine, "rb") as handle:
@@ -155,21 +157,23 @@ def test_the_8_2_path_explicit_batch_workspace_fp16_and_sidecar(onnx_file, tmp_p
                                     "input_shapes": {"input": [1, 3, 300, 300]}}
     assert sidecar["build_options"]["effective_precision"] == "fp16"
     assert any("Killed" in line and "swap" in line for line in lines)      # the OOM hint comes before the build
+    assert lines.index(build.MEMORY_HINT) < len(lines) - 1 and lines[-1].startswith("wrote " + engine)
 
 
-def test_fp16_falls_back_to_fp32_where_the_gpu_has_no_fast_fp16(onnx_file, tmp_path):
+def test_fp16_falls_back_to_fp32_where_the_gpu_has_no_fast_fp16(onnx_file, tmp_path, caplog):
     trt = FakeTrt82Builder(fast_fp16=False)
-    lines = []
-    sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, log=lines.append)
+    with caplog.at_level(logging.INFO, logger="trt_infer.engine.build"):
+        sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO)
     assert trt.config.flags == [] and sidecar["build_options"]["effective_precision"] == "fp32"
-    assert "warning: NVIDIA Tegra X1 has no fast FP16; building FP32 instead" in lines
+    assert ("trt_infer.engine.build", logging.WARNING, "NVIDIA Tegra X1 has no fast FP16; building FP32 instead") \
+        in caplog.record_tuples
 
 
 def test_int8_is_refused_on_the_nano(onnx_file, tmp_path):
     with pytest.raises(build.BuildError, match=r"INT8 refused: NVIDIA Tegra X1 \(compute capability 5.3\) has no "
                                                r"fast INT8.*--precision fp16"):
         build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8", trt_module=FakeTrt82Builder(),
-                           gpu=NANO, log=lambda line: None)
+                           gpu=NANO)
     assert not os.path.exists(str(tmp_path / "m.engine"))
 
 
@@ -178,7 +182,7 @@ def test_int8_with_a_calibration_cache_needs_no_images_or_gpu_copies(onnx_file, 
     cache.write_bytes(b"TRT-8201-EntropyCalibration2\ninput: 3c010a14\n")
     trt = FakeTrt82Builder(fast_int8=True)
     sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8", trt_module=trt,
-                                 gpu=XAVIER, calibration_cache=str(cache), log=lambda line: None)
+                                 gpu=XAVIER, calibration_cache=str(cache))
     assert trt.config.flags == ["INT8", "FP16"] and sidecar["build_options"]["effective_precision"] == "int8+fp16"
     calibrator = trt.config.int8_calibrator
     assert calibrator.read_calibration_cache() == cache.read_bytes() and calibrator.get_batch(["input"]) is None
@@ -187,7 +191,7 @@ def test_int8_with_a_calibration_cache_needs_no_images_or_gpu_copies(onnx_file, 
 def test_int8_without_images_or_cache_is_a_build_error(onnx_file, tmp_path):
     with pytest.raises(build.BuildError, match="INT8 calibration needs the model spec"):
         build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8",
-                           trt_module=FakeTrt82Builder(fast_int8=True), gpu=XAVIER, log=lambda line: None)
+                           trt_module=FakeTrt82Builder(fast_int8=True), gpu=XAVIER)
 
 
 def test_dynamic_inputs_get_a_profile_from_the_spec(onnx_file, tmp_path):
@@ -196,8 +200,7 @@ def test_dynamic_inputs_get_a_profile_from_the_spec(onnx_file, tmp_path):
     spec = ModelSpec({"name": "m", "task": "classification", "outputs": {"scores": "prob"},
                       "input": {"name": "input", "width": 224, "height": 160, "layout": "NCHW"}})
     trt = FakeTrt82Builder(inputs=(("input", (-1, 3, -1, -1)),))
-    sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, spec=spec,
-                                 log=lambda line: None)
+    sidecar = build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, spec=spec)
     (profile,) = trt.config.profiles
     assert profile.shapes == {"input": ((1, 3, 160, 224),) * 3}
     assert sidecar["key_parts"]["input_shapes"] == {"input": [1, 3, 160, 224]}
@@ -207,7 +210,7 @@ def test_dynamic_inputs_get_a_profile_from_the_spec(onnx_file, tmp_path):
 def test_parse_errors_name_the_node_and_the_fix(onnx_file, tmp_path):
     trt = FakeTrt82Builder(parse_errors=[("Attribute not found: allowzero", 17)])
     with pytest.raises(build.BuildError) as error:
-        build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, log=lambda line: None)
+        build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO)
     message = str(error.value)
     assert "node #17: Attribute not found: allowzero" in message and "convert fix --target jetson-nano" in message
 
@@ -219,28 +222,67 @@ def test_missing_plugin_hint():
     assert "node #40 'nms' (EfficientNMS_TRT): getPluginCreator" in message and "plugin op" in message
 
 
-def test_a_failed_build_explains_workspace_and_memory(onnx_file, tmp_path):
+def test_a_failed_build_explains_workspace_and_memory(onnx_file, tmp_path, caplog):
     trt = FakeTrt82Builder(fail_with="Could not find any implementation for node Conv_12.")
     with pytest.raises(build.BuildError) as error:
-        build.build_engine(onnx_file, str(tmp_path / "m.engine"), workspace_mib=16, trt_module=trt, gpu=NANO,
-                           log=lambda line: None)
+        build.build_engine(onnx_file, str(tmp_path / "m.engine"), workspace_mib=16, trt_module=trt, gpu=NANO)
     message = str(error.value)
     assert "Could not find any implementation for node Conv_12." in message
     assert "workspace (16 MiB)" in message and "--workspace 32" in message and "swap" in message
+    # TensorRT's own error went on to Python logging at its severity, on the TensorRT logger
+    assert ("trt_infer.engine.build.tensorrt", logging.ERROR,
+            "[TensorRT] Could not find any implementation for node Conv_12.") in caplog.record_tuples
 
 
-def test_elapsed_time_lines_where_there_is_no_progress_monitor(onnx_file, tmp_path, monkeypatch):
+class FakeSeverity(object):
+    def __init__(self, name):
+        self.name = name
+
+
+def test_tensorrt_messages_reach_logging_at_their_severity(caplog):
+    trt_logger = build._collecting_logger(FakeTrt82Builder())
+    build.tensorrt_logger.setLevel(logging.DEBUG)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="trt_infer.engine.build.tensorrt"):
+            for name in ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"):
+                trt_logger.log(FakeSeverity(name), name.lower() + " text")
+    finally:
+        build.tensorrt_logger.setLevel(logging.WARNING)
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.CRITICAL, "[TensorRT] internal_error text"), (logging.ERROR, "[TensorRT] error text"),
+        (logging.WARNING, "[TensorRT] warning text"), (logging.INFO, "[TensorRT] info text"),
+        (logging.DEBUG, "[TensorRT] verbose text")]
+    assert trt_logger.errors == ["internal_error text", "error text"]
+
+
+def test_tensorrt_info_lines_are_dropped_unless_verbose(caplog):
+    trt_logger = build._collecting_logger(FakeTrt82Builder())
+    with caplog.at_level(logging.DEBUG, logger="trt_infer.engine.build"):
+        trt_logger.log(FakeSeverity("INFO"), "[MemUsageChange] Init CUDA")
+        trt_logger.log(FakeSeverity("WARNING"), "onnx2trt_utils.cpp: INT64 weights cast down")
+    assert [record.getMessage() for record in caplog.records] == [
+        "[TensorRT] onnx2trt_utils.cpp: INT64 weights cast down"]
+
+
+def test_elapsed_time_lines_where_there_is_no_progress_monitor(onnx_file, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(build, "TICK_SECONDS", 0.01)
     ticked = threading.Event()
     lines = []
 
-    def log(line):
-        lines.append(line)
-        if "still building" in line:
-            ticked.set()
+    class Watcher(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+            if "still building" in record.getMessage():
+                ticked.set()
 
+    watcher = Watcher()
+    build.logger.addHandler(watcher)
     trt = FakeTrt82Builder(while_building=lambda: ticked.wait(30))
-    build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO, log=log)
+    try:
+        with caplog.at_level(logging.INFO, logger="trt_infer.engine.build"):
+            build.build_engine(onnx_file, str(tmp_path / "m.engine"), trt_module=trt, gpu=NANO)
+    finally:
+        build.logger.removeHandler(watcher)
     assert ticked.is_set() and any(line.strip().endswith("s elapsed") for line in lines)
 
 
@@ -268,10 +310,20 @@ def test_profile_for_an_unknown_input_is_an_error():
         build.resolve_profiles([("input", (1, 3, -1, -1))], profiles={"images": ((1, 3, 8, 8),) * 3})
 
 
-def test_cli_reports_a_missing_onnx(tmp_path, capsys):
+def test_cli_reports_a_missing_onnx(tmp_path, caplog):
     args = build.add_arguments(argparse.ArgumentParser()).parse_args([str(tmp_path / "missing.onnx")])
     assert build.run(args) == 1
-    assert "convert build: error: ONNX file not found: " in capsys.readouterr().err
+    (record,) = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR and record.getMessage().startswith("ONNX file not found: ")
+
+
+def test_the_build_command_prints_errors_with_its_name_and_exits_1(tmp_path, capsys):
+    assert build.main([str(tmp_path / "missing.onnx"), "-q"]) == 1
+    assert capsys.readouterr().err == "convert build: error: ONNX file not found: {}\n".format(
+        tmp_path / "missing.onnx")
+    with pytest.raises(SystemExit) as exit_info:
+        build.main([str(tmp_path / "m.onnx"), "--precision", "int4"])
+    assert exit_info.value.code == 2 and "invalid choice: 'int4'" in capsys.readouterr().err
 
 
 # --- INT8 calibration data: the runtime's own pre-processing over a folder of images ---
@@ -291,7 +343,7 @@ class FakeDevice(object):
         self.closed = True
 
 
-def test_calibrator_feeds_preprocessed_batches_and_writes_the_cache(tmp_path):
+def test_calibrator_feeds_preprocessed_batches_and_writes_the_cache(tmp_path, caplog):
     cv2 = pytest.importorskip("cv2", reason="needs OpenCV to read calibration images")
     from trt_infer.spec import ModelSpec
 
@@ -306,9 +358,10 @@ def test_calibrator_feeds_preprocessed_batches_and_writes_the_cache(tmp_path):
                                 "scale": 1.0, "mean": [0, 0, 0], "std": [255, 255, 255]}})
     devices = []
     cache = str(tmp_path / "calib.cache")
-    calibrator = calibration.make_calibrator(FakeTrt82Builder, spec, str(folder), cache, batch_size=2,
-                                             log=lambda line: None,
-                                             device_factory=lambda: devices.append(FakeDevice()) or devices[-1])
+    with caplog.at_level(logging.INFO, logger="trt_infer.engine.calibration"):
+        calibrator = calibration.make_calibrator(FakeTrt82Builder, spec, str(folder), cache, batch_size=2,
+                                                 device_factory=lambda: devices.append(FakeDevice()) or devices[-1])
+    assert caplog.messages == ["INT8 calibration: 5 images from {}".format(folder)]
     assert calibrator.read_calibration_cache() is None
     assert calibrator.get_batch(["input"]) == [0xC0FFEE] and calibrator.get_batch(["input"]) == [0xC0FFEE]
     assert calibrator.get_batch(["input"]) is None          # 5 images make two full batches of 2
@@ -324,6 +377,6 @@ def test_calibrator_feeds_preprocessed_batches_and_writes_the_cache(tmp_path):
 
 def test_calibration_without_images_or_cache_says_what_to_give(tmp_path):
     with pytest.raises(calibration.CalibrationError, match="needs the model spec"):
-        calibration.make_calibrator(FakeTrt82Builder, None, str(tmp_path), None, log=lambda line: None)
+        calibration.make_calibrator(FakeTrt82Builder, None, str(tmp_path), None)
     with pytest.raises(calibration.CalibrationError, match="no images"):
         calibration.list_images(str(tmp_path))

@@ -1,14 +1,16 @@
-"""Engine cache: key parts, sidecar round trip, mismatch and missing-sidecar messages.
+"""trt_infer.engine.cache and .gpu: key parts, sidecar round trip, mismatch and missing-sidecar messages.
 
 Pure Python (runs under Python 3.6); the build-if-missing path with a real builder is in
 tests/test_build_rtx.py.
 """
 import json
+import logging
 import os
 
 import pytest
 
-from trt_infer import engine_cache
+from trt_infer.engine import cache as engine_cache
+from trt_infer.engine import gpu as engine_gpu
 
 NANO = {"name": "NVIDIA Tegra X1", "compute_capability": "5.3"}
 ORIN = {"name": "Orin", "compute_capability": "8.7"}
@@ -83,14 +85,17 @@ def test_an_unknown_gpu_on_either_side_is_not_compared(tmp_path):
     assert engine_cache.check_engine(path, "8.2.1.8", UNKNOWN) is not None
 
 
-def test_missing_sidecar_warns_and_logs(tmp_path):
+def test_missing_sidecar_is_one_warning_record(tmp_path, caplog, recwarn):
     path = str(tmp_path / "bare.engine")
     with open(path, "wb") as handle:
         handle.write(b"plan")
-    lines = []
-    with pytest.warns(engine_cache.MissingSidecarWarning, match="no sidecar bare.engine.json"):
-        assert engine_cache.check_engine(path, "8.2.1.8", NANO, log=lines.append) is None
-    assert lines[0].startswith("warning: ") and "convert build <model.onnx> -o " + path in lines[0]
+    with caplog.at_level(logging.WARNING, logger="trt_infer.engine.cache"):
+        assert engine_cache.check_engine(path, "8.2.1.8", NANO) is None
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and record.name == "trt_infer.engine.cache"
+    message = record.getMessage()
+    assert "no sidecar bare.engine.json" in message and "convert build <model.onnx> -o " + path in message
+    assert not message.lower().startswith("warning") and len(recwarn) == 0     # one channel: the log
 
 
 def test_a_sidecar_that_is_not_json_is_an_error(tmp_path):
@@ -107,7 +112,7 @@ def test_engine_file_name_carries_precision_and_key():
 
 
 def test_gpu_identity_is_well_formed_with_or_without_a_driver():
-    gpu = engine_cache.gpu_identity()
+    gpu = engine_gpu.gpu_identity()
     assert set(gpu) == {"name", "compute_capability"}
     if gpu["name"] is not None:
         major, minor = gpu["compute_capability"].split(".")

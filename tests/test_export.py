@@ -1,5 +1,6 @@
 """`export`: every source format through its real exporter, at the target's opset, never overwriting."""
 import hashlib
+import logging
 import os
 
 import numpy as np
@@ -81,15 +82,18 @@ def test_output_equal_to_input_is_refused_and_the_input_untouched(tmp_path):
     source = tiny_onnx(tmp_path / "m.onnx")
     before = digest(source)
     with pytest.raises(ExportError, match="is the input"):
-        export(source, source, NANO, log=lambda message: None)
+        export(source, source, NANO)
     assert digest(source) == before
 
 
-def test_onnx_pass_through_renames_inputs_and_sets_static_shapes(tmp_path):
+def test_onnx_pass_through_renames_inputs_and_sets_static_shapes(tmp_path, caplog):
     source = tiny_onnx(tmp_path / "m.onnx")
     before = digest(source)
-    output = export(source, str(tmp_path / "out" / "m.onnx"), NANO, input_names=["image"],
-                    input_shapes={"image": [1, 3, 4, 4]}, log=lambda message: None)
+    with caplog.at_level(logging.INFO, logger="converter.export"):
+        output = export(source, str(tmp_path / "out" / "m.onnx"), NANO, input_names=["image"],
+                        input_shapes={"image": [1, 3, 4, 4]})
+    assert ("converter.export", logging.INFO, "export: {} (onnx) -> {} at opset 13".format(source, output)) \
+        in caplog.record_tuples
     model = onnx.load(output)
     assert [value.name for value in model.graph.input] == ["image"]
     assert [dim.dim_value for dim in model.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 4, 4]
@@ -101,17 +105,16 @@ def test_onnx_pass_through_renames_inputs_and_sets_static_shapes(tmp_path):
 
 def test_bad_names_and_shapes_are_explained(tmp_path):
     source = tiny_onnx(tmp_path / "m.onnx", batch=2)
-    quiet = dict(log=lambda message: None)
     with pytest.raises(ExportError, match="2 names for 1 inputs"):
-        export(source, str(tmp_path / "a.onnx"), NANO, input_names=["a", "b"], **quiet)
+        export(source, str(tmp_path / "a.onnx"), NANO, input_names=["a", "b"])
     with pytest.raises(ExportError, match="not an input"):
-        export(source, str(tmp_path / "b.onnx"), NANO, input_shapes={"image": [2, 3, 4, 4]}, **quiet)
+        export(source, str(tmp_path / "b.onnx"), NANO, input_shapes={"image": [2, 3, 4, 4]})
     with pytest.raises(ExportError, match="conflicts"):
-        export(source, str(tmp_path / "c.onnx"), NANO, input_shapes={None: [1, 3, 4, 4]}, **quiet)
+        export(source, str(tmp_path / "c.onnx"), NANO, input_shapes={None: [1, 3, 4, 4]})
     with pytest.raises(ExportError, match="3 dimensions"):
-        export(source, str(tmp_path / "d.onnx"), NANO, input_shapes={"x": [2, 3, 4]}, **quiet)
+        export(source, str(tmp_path / "d.onnx"), NANO, input_shapes={"x": [2, 3, 4]})
     with pytest.raises(ExportError, match="above what jetson-nano accepts"):
-        export(source, str(tmp_path / "e.onnx"), NANO, opset=17, **quiet)
+        export(source, str(tmp_path / "e.onnx"), NANO, opset=17)
 
 
 def test_parse_shapes():
@@ -137,8 +140,7 @@ def torch_reference(entry_point):
 @pytest.mark.parametrize("target,opset", [(NANO, 13), (TRT10, 18)])
 def test_torch_entry_point_exports_at_the_targets_opset(tmp_path, entry_point, target, opset):
     pytest.importorskip("torch")
-    output = export(entry_point + ":make", str(tmp_path / "net.onnx"), target, opset=opset if opset != 13 else None,
-                    log=lambda message: None)
+    output = export(entry_point + ":make", str(tmp_path / "net.onnx"), target, opset=opset if opset != 13 else None)
     assert opset_of(output) == opset
     assert sorted(os.listdir(str(tmp_path))) == ["net.onnx", "net.py"]   # no partial or external-data leftovers
     example, expected = torch_reference(entry_point)
@@ -149,11 +151,11 @@ def test_torch_entry_point_exports_at_the_targets_opset(tmp_path, entry_point, t
 def test_torch_entry_point_errors(tmp_path, entry_point):
     pytest.importorskip("torch")
     with pytest.raises(ExportError, match="defines no 'missing'"):
-        export(entry_point + ":missing", str(tmp_path / "a.onnx"), NANO, log=lambda message: None)
+        export(entry_point + ":missing", str(tmp_path / "a.onnx"), NANO)
     with pytest.raises(ExportError, match="expected \\(torch module, example input\\)"):
-        export(entry_point + ":not_a_pair", str(tmp_path / "b.onnx"), NANO, log=lambda message: None)
+        export(entry_point + ":not_a_pair", str(tmp_path / "b.onnx"), NANO)
     with pytest.raises(ExportError, match="NCHW already"):
-        export(entry_point + ":make", str(tmp_path / "c.onnx"), NANO, inputs_as_nchw=["input"], log=lambda m: None)
+        export(entry_point + ":make", str(tmp_path / "c.onnx"), NANO, inputs_as_nchw=["input"])
 
 
 @pytest.mark.slow
@@ -168,9 +170,8 @@ def test_torchscript_needs_and_uses_the_input_shape(tmp_path, entry_point):
     scripted = str(tmp_path / "net.pt")
     torch.jit.trace(net, example).save(scripted)
     with pytest.raises(ExportError, match="--input-shape"):
-        export(scripted, str(tmp_path / "a.onnx"), NANO, log=lambda message: None)
-    output = export(scripted, str(tmp_path / "b.onnx"), NANO, input_shapes={None: [1, 3, 16, 16]},
-                    log=lambda message: None)
+        export(scripted, str(tmp_path / "a.onnx"), NANO)
+    output = export(scripted, str(tmp_path / "b.onnx"), NANO, input_shapes={None: [1, 3, 16, 16]})
     assert opset_of(output) == 13
     with torch.no_grad():
         expected = net(example).numpy()
@@ -183,7 +184,7 @@ def test_keras_export_with_nchw_input_matches_keras(tmp_path):
     from tests.test_field_failures import UNET_INPUT, build_unet, cached
 
     source = cached(build_unet, ".keras")
-    output = export(source, str(tmp_path / "unet.onnx"), NANO, inputs_as_nchw=["image"], log=lambda message: None)
+    output = export(source, str(tmp_path / "unet.onnx"), NANO, inputs_as_nchw=["image"])
     model = onnx.load(output)
     assert opset_of(output) == 13
     assert [dim.dim_value for dim in model.graph.input[0].type.tensor_type.shape.dim][1:] == [3, 32, 32]
@@ -199,7 +200,7 @@ def test_tflite_export_renames_the_input_and_matches_the_interpreter(tmp_path):
     from tests.support.models import mediapipe_model
 
     source = mediapipe_model("blazeface")
-    output = export(source, str(tmp_path / "face.onnx"), NANO, input_names=["image"], log=lambda message: None)
+    output = export(source, str(tmp_path / "face.onnx"), NANO, input_names=["image"])
     assert [value.name for value in onnx.load(output).graph.input] == ["image"] and opset_of(output) == 13
     result = verify(source, output)
     assert result.passed and sorted(row.name for row in result.outputs) == ["classificators", "regressors"]

@@ -1,5 +1,7 @@
 """Input dtypes, Reshape allowzero, static shapes, folding, opset lowering, Reduce axes and Resize
 on graphs from the real exporters (tf2onnx, torch.onnx's TorchScript and default dynamo exporters)."""
+import logging
+
 import numpy as np
 import pytest
 
@@ -221,7 +223,7 @@ def test_static_shape_comes_from_the_model_spec(torch_default):
     assert "'x'" in str(error.value) and "spec" in str(error.value)
 
 
-def test_cubic_resize_becomes_linear_with_a_report():
+def test_cubic_resize_becomes_linear_with_a_report(caplog):
     from onnx import TensorProto, helper, numpy_helper
 
     scales = numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales")
@@ -231,8 +233,12 @@ def test_cubic_resize_becomes_linear_with_a_report():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 8, 8])],
                               initializer=[scales, roi])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    fixed, reports = run_fixes(model, NANO, passes=["resize_mode"])
+    with caplog.at_level(logging.INFO, logger="converter.fixes"):
+        fixed, reports = run_fixes(model, NANO, passes=["resize_mode"])
     assert _reports(reports) == {"resize_mode": ["up"]}
+    # a change that alters the outputs: one warning record, not a warning plus an info line
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.WARNING, str(reports[0]))]
     assert onnx.helper.get_attribute_value(fixed.graph.node[0].attribute[0]) == b"linear"
     kept, none = run_fixes(model, TRT10, passes=["resize_mode"])
     assert none == []

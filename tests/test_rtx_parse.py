@@ -3,7 +3,7 @@
 TensorRT-RTX's ONNX parser and ahead-of-time builder run without a GPU. Each model goes through
 `convert all --target trt10 --trt-module tensorrt_rtx_bindings` (the build step included), and the
 fixed graph is parsed and built again here straight through the TensorRT 10 API, independently of
-converter.build. TensorRT-RTX ships no plugin library, so graphs with EfficientNMS_TRT are not built
+trt_infer.engine.build. TensorRT-RTX ships no plugin library, so graphs with EfficientNMS_TRT are not built
 here; the detector goes through with runtime NMS.
 """
 import os

@@ -1,4 +1,5 @@
 """Target profiles: the facts of the reference tables, selectable by name, default by TensorRT version."""
+import logging
 import sys
 import types
 
@@ -58,16 +59,18 @@ def test_too_old_or_unreadable_versions_are_refused():
         targets.target_for_tensorrt_version("unknown")
 
 
-def test_default_is_the_installed_tensorrt_on_a_device(monkeypatch):
+def test_default_is_the_installed_tensorrt_on_a_device(monkeypatch, caplog):
     # A stand-in `tensorrt` module carrying only a version string: what a device's import looks like.
     monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="10.3.0.30"))
-    messages = []
-    assert targets.default_target(report=messages.append).name == "trt10"
+    with caplog.at_level(logging.INFO, logger="converter.targets"):
+        assert targets.default_target().name == "trt10"
+    messages = caplog.messages
     assert "10.3.0.30" in messages[0]
 
 
-def test_default_on_a_host_is_jetson_nano_with_a_message(monkeypatch):
+def test_default_on_a_host_is_jetson_nano_with_a_message(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "tensorrt", None)   # makes `import tensorrt` fail
-    messages = []
-    assert targets.default_target(report=messages.append).name == "jetson-nano"
+    with caplog.at_level(logging.INFO, logger="converter.targets"):
+        assert targets.default_target().name == "jetson-nano"
+    messages = caplog.messages
     assert "no TensorRT" in messages[0] and "--target" in messages[0]

@@ -5,17 +5,18 @@ engines stand in: they prove the backend's bookkeeping, not TensorRT. The real-T
 the end runs only where `tensorrt` imports and a GPU is present; the corrupt-engine test uses
 TensorRT-RTX's real deserializer.
 """
+import logging
+import os
 import threading
-import warnings
 
 import numpy as np
 import pytest
 
 from tests.support.fake_tensorrt import (FakeCuda, FakeTensor, FakeTrt10Engine, FakeTrt82Engine,
                                          FakeTrtModule)
-from trt_infer import engine_cache
 from trt_infer.backends import load_backend
 from trt_infer.backends.tensorrt_backend import EngineLoadError, TensorRTBackend
+from trt_infer.engine import cache as engine_cache
 
 GENERATIONS = [(FakeTrt82Engine, "8.2.1.8"), (FakeTrt10Engine, "10.3.0.30")]
 NANO = {"name": "NVIDIA Tegra X1", "compute_capability": "5.3"}
@@ -211,13 +212,13 @@ def test_an_engine_from_another_tensorrt_or_gpu_is_refused_with_the_rebuild_comm
     assert cuda.contexts[0].closed
 
 
-def test_a_missing_sidecar_is_a_warning_not_a_silent_pass(tmp_path):
+def test_a_missing_sidecar_is_a_warning_not_a_silent_pass(tmp_path, caplog):
     backend, trt, cuda = make(tmp_path)
     backend.close()
-    import os
     os.remove(engine_cache.sidecar_path(backend.path))
-    with pytest.warns(engine_cache.MissingSidecarWarning, match="no sidecar"):
-        TensorRTBackend(backend.path, trt_module=trt, cuda=cuda).close()
+    TensorRTBackend(backend.path, trt_module=trt, cuda=cuda).close()
+    assert [(record.levelno, "no sidecar" in record.getMessage()) for record in caplog.records] == [
+        (logging.WARNING, True)]
 
 
 def test_load_backend_picks_this_backend_for_engine_files(tmp_path):
@@ -233,16 +234,14 @@ def test_tensorrt_rtx_deserializer_rejects_a_truncated_plan_cleanly(tmp_path):
     context stands in; this proves the error path, not execution.)"""
     trt = pytest.importorskip("tensorrt_rtx_bindings", reason="TensorRT-RTX bindings are not installed here")
     from tests.test_build_rtx import tiny_onnx
-    from converter.build import build_engine
+    from trt_infer.engine.build import build_engine
 
     engine = str(tmp_path / "tiny.engine")
-    build_engine(tiny_onnx(tmp_path), engine, trt_module=trt, log=lambda message: None)
+    build_engine(tiny_onnx(tmp_path), engine, trt_module=trt)
     with open(engine, "r+b") as handle:
         handle.truncate(1000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", engine_cache.MissingSidecarWarning)
-        with pytest.raises(EngineLoadError, match="1000 bytes; TensorRT's deserializer returned nothing"):
-            TensorRTBackend(engine, trt_module=trt, cuda=FakeCuda(integrated=False), check_sidecar=False)
+    with pytest.raises(EngineLoadError, match="1000 bytes; TensorRT's deserializer returned nothing"):
+        TensorRTBackend(engine, trt_module=trt, cuda=FakeCuda(integrated=False), check_sidecar=False)
 
 
 @pytest.mark.tensorrt
@@ -252,7 +251,7 @@ def test_real_tensorrt_engine_matches_onnxruntime(tmp_path):
     pytest.importorskip("pycuda.driver", reason="needs pycuda and a GPU")
     onnxruntime = pytest.importorskip("onnxruntime", reason="needs onnxruntime as the reference")
     from tests.test_build_rtx import tiny_onnx
-    from converter.build import build_engine
+    from trt_infer.engine.build import build_engine
 
     onnx_path = tiny_onnx(tmp_path)
     engine = str(tmp_path / "tiny.engine")

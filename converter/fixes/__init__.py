@@ -13,11 +13,12 @@ already validated there): input.name/.shape/.scale/.mean/.std, thresholds, secti
 """
 import logging
 
-from converter.fixes.graph_tools import FixError
+from converter.errors import FixError
+from converter.targets import NMS_MODES
 
 __all__ = ["FixReport", "FixError", "run_fixes", "PASS_NAMES", "NMS_MODES"]
 
-NMS_MODES = ("keep", "runtime", "plugin")
+logger = logging.getLogger(__name__)
 MAX_ROUNDS = 8
 
 
@@ -25,14 +26,16 @@ class FixReport(object):
     """What one pass did: its name, the node (or input) names it touched and a sentence saying what.
 
     `changed` is False for findings a pass reports without changing the graph (e.g. a Resize mode
-    nothing can repair); those never make `run_fixes` go round again.
+    nothing can repair); those never make `run_fixes` go round again. `warning`: a change that
+    alters the model's outputs, logged as a warning instead of as information.
     """
 
-    def __init__(self, pass_name, nodes, message, changed=True):
+    def __init__(self, pass_name, nodes, message, changed=True, warning=False):
         self.pass_name = pass_name
         self.nodes = list(nodes)
         self.message = message
         self.changed = changed
+        self.warning = warning
 
     def __repr__(self):
         return "FixReport({!r}, {!r}, {!r})".format(self.pass_name, self.nodes, self.message)
@@ -43,14 +46,13 @@ class FixReport(object):
 
 
 class FixContext(object):
-    """What passes may need besides the graph and the target: the model spec, the NMS choice, a log."""
+    """What passes may need besides the graph and the target: the model spec and the NMS choice."""
 
-    def __init__(self, spec=None, nms="keep", log=None):
+    def __init__(self, spec=None, nms="keep"):
         if nms not in NMS_MODES:
             raise ValueError("nms={!r}: expected one of {}".format(nms, ", ".join(NMS_MODES)))
         self.spec = spec
         self.nms = nms
-        self.log = log or logging.getLogger("converter.fixes")
         self._notes = []
 
     def note(self, report):
@@ -58,7 +60,7 @@ class FixContext(object):
         if not any(seen.pass_name == report.pass_name and seen.nodes == report.nodes for seen in self._notes):
             report.changed = False
             self._notes.append(report)
-            self.log.warning("%s", report)
+            logger.warning("%s", report)
 
     @property
     def notes(self):
@@ -94,7 +96,12 @@ def _load_pass(name, module):
     return getattr(importlib.import_module("converter.fixes." + module), "fix_" + name)
 
 
-def run_fixes(model, target, spec=None, nms="keep", log=None, passes=None):
+def _log_changes(reports):
+    for report in reports:
+        logger.log(logging.WARNING if report.warning else logging.INFO, "%s", report)
+
+
+def run_fixes(model, target, spec=None, nms="keep", passes=None):
     """Repair `model` (an onnx.ModelProto, left untouched) for `target`; returns (new model, reports).
 
     spec: the ModelSpec (static input shape, runtime pre-processing, NMS thresholds), or None.
@@ -106,7 +113,7 @@ def run_fixes(model, target, spec=None, nms="keep", log=None, passes=None):
     import onnx_graphsurgeon as gs
     from converter.fixes.graph_tools import infer_shapes, tidy
 
-    context = FixContext(spec=spec, nms=nms, log=log)
+    context = FixContext(spec=spec, nms=nms)
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = tidy(infer_shapes(gs.import_onnx(copy)))
@@ -121,8 +128,7 @@ def run_fixes(model, target, spec=None, nms="keep", log=None, passes=None):
         for name, fix in selected:
             changes = [report for report in fix(graph, target, context) if report.changed]
             if changes:
-                for report in changes:
-                    context.log.info("%s", report)
+                _log_changes(changes)
                 reports.extend(changes)
                 changed_this_round.append(name)
                 graph = tidy(infer_shapes(tidy(graph)))
@@ -133,6 +139,7 @@ def run_fixes(model, target, spec=None, nms="keep", log=None, passes=None):
                        "bug: please report it with the model".format(MAX_ROUNDS, ", ".join(changed_this_round)))
     if nms == "plugin" and (passes is None or "insert_nms_plugin" in passes):
         plugin_reports = _load_pass(*FINAL_PASS)(graph, target, context)
+        _log_changes(plugin_reports)
         reports.extend(plugin_reports)
         graph = tidy(graph)
     fixed = gs.export_onnx(graph)

@@ -6,10 +6,14 @@ fails the graph is lowered node by node against the ONNX schemas: an op that exi
 target opset and uses no attribute or input the older version lacks (beyond attributes at their
 default, which are dropped) keeps its meaning. Anything else is an error naming the node.
 """
+import logging
+
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
 from converter.fixes.graph_tools import FixError, graph_opset, node_label, replace_contents, to_model
+
+logger = logging.getLogger(__name__)
 
 # Attributes later opsets added whose default value means the older behaviour.
 DROPPABLE_DEFAULTS = {
@@ -78,7 +82,7 @@ def fix_convert_opset(graph, target, context):
     try:
         converted = onnx.version_converter.convert_version(to_model(graph), target.max_opset)
     except Exception as error:  # RuntimeError/IndexError/... depending on the op it stopped at
-        context.log.info("onnx.version_converter stopped (%s); lowering by the op schemas instead", error)
+        logger.debug("onnx.version_converter stopped (%s); lowering by the op schemas instead", error)
         try:  # on a copy first: a node that cannot be lowered leaves the whole graph at its opset
             _lower_by_schema(graph.copy(), opset, target.max_opset)
         except FixError as blocker:

@@ -72,7 +72,5 @@ def fix_resize_mode(graph, target, context):
                                    "instead".format(node.attrs["coordinate_transformation_mode"], target.name)))
     if not changed:
         return []
-    report = FixReport("resize_mode", changed, "Resize mode cubic -> linear (target {} has no cubic; outputs change "
-                                               "slightly)".format(target.name))
-    context.log.warning("%s", report)
-    return [report]
+    return [FixReport("resize_mode", changed, "Resize mode cubic -> linear (target {} has no cubic; outputs change "
+                                              "slightly)".format(target.name), warning=True)]

@@ -11,9 +11,9 @@ import threading
 
 import numpy as np
 
-from trt_infer import engine_cache
 from trt_infer.backends import Backend, TensorInfo
 from trt_infer.backends import tensorrt_api
+from trt_infer.engine import cache
 from trt_infer.errors import EngineLoadError
 
 
@@ -29,10 +29,10 @@ class TensorRTBackend(Backend):
     shape). trt_module: TensorRT module name override (see tensorrt_api.import_tensorrt).
     cuda: the CUDA layer providing CudaContext (default trt_infer.backends.cuda_buffers, pycuda).
     device_index: the CUDA device. check_sidecar: compare the engine's sidecar with this TensorRT
-    and GPU first (a missing sidecar is a warning).
+    and GPU first (a missing sidecar is logged as a warning).
     """
 
-    def __init__(self, path, spec=None, trt_module=None, cuda=None, device_index=0, check_sidecar=True, log=None):
+    def __init__(self, path, spec=None, trt_module=None, cuda=None, device_index=0, check_sidecar=True):
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
@@ -44,23 +44,23 @@ class TensorRTBackend(Backend):
         cuda = cuda if cuda is not None else _load_cuda()
         if not os.path.isfile(self.path):
             raise EngineLoadError("engine file not found: {}; build it with `{}`".format(
-                self.path, engine_cache.rebuild_command(self.path)))
+                self.path, cache.rebuild_command(self.path)))
         self._context = cuda.CudaContext(device_index)
         try:
-            data, sidecar = self._read_engine(trt, check_sidecar, log)
+            data, sidecar = self._read_engine(trt, check_sidecar)
             with self._context.activate():
                 self._load(trt, data, sidecar, spec)
         except BaseException:
             self.close()
             raise
 
-    def _read_engine(self, trt, check_sidecar, log):
-        # the GPU as the sidecar records it (engine_cache.gpu_identity reads the same driver fields)
+    def _read_engine(self, trt, check_sidecar):
+        # the GPU as the sidecar records it (trt_infer.engine.gpu.gpu_identity reads the same driver fields)
         self.gpu = {"name": self._context.name,
                     "compute_capability": "{}.{}".format(*self._context.compute_capability)}
         sidecar = None
         if check_sidecar:
-            sidecar = engine_cache.check_engine(self.path, tensorrt_api.trt_version(trt), self.gpu, log=log)
+            sidecar = cache.check_engine(self.path, tensorrt_api.trt_version(trt), self.gpu)
         with open(self.path, "rb") as handle:
             data = handle.read()
         expected = (sidecar or {}).get("engine_bytes")
@@ -74,7 +74,7 @@ class TensorRTBackend(Backend):
         return EngineLoadError(
             "{}: cannot load this TensorRT engine ({} bytes; {}). The file is truncated or corrupt, or was "
             "built by another TensorRT version; rebuild it on this device with:\n  {}".format(
-                self.path, size, reason, engine_cache.rebuild_command(self.path, sidecar)))
+                self.path, size, reason, cache.rebuild_command(self.path, sidecar)))
 
     def _load(self, trt, data, sidecar, spec):
         logger = trt.Logger(trt.Logger.WARNING)

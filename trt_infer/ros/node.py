@@ -64,17 +64,16 @@ def open_backend(config, spec):
             return load_backend(choice.model, "onnxruntime")
         engine = _engine_from_cache(choice, config, spec) if choice.from_cache else choice.model
         # the backend checks the engine's sidecar against the running TensorRT and GPU before loading it
-        return load_backend(engine, "tensorrt", spec=spec, log=_LOG.info)
+        return load_backend(engine, "tensorrt", spec=spec)
     # the built-in types: the backends and the engine cache do not raise only trt_infer.errors yet
     except (TrtInferError, EnvironmentError, ValueError, RuntimeError, ImportError) as error:
         raise StartupError("cannot load the model: {}".format(error))
 
 
 def _engine_from_cache(choice, config, spec):
-    from trt_infer.engine_cache import cached_engine
+    from trt_infer.engine.cache import cached_engine
 
-    return cached_engine(config.onnx_path, choice.cache_dir, build_if_missing=config.build_if_missing,
-                         spec=spec, log=_LOG.info)
+    return cached_engine(config.onnx_path, choice.cache_dir, build_if_missing=config.build_if_missing, spec=spec)
 
 
 def _tensorrt_importable():

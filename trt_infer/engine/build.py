@@ -1,22 +1,36 @@
-"""`convert build`: ONNX -> TensorRT engine, on the device that will run it.
+"""ONNX -> TensorRT engine, on the device that will run it; the build command.
 
+`python -m trt_infer.engine.build MODEL.onnx -o MODEL.engine ...` is the build command;
+`convert build` and `ros2 run trt_infer convert build` run the same `add_arguments` and `run`.
 Runs on the Jetson Nano's Python 3.6 with TensorRT 8.2 as well as on TensorRT 10: it needs only
 `tensorrt` and numpy (pycuda only to calibrate INT8). Every API difference goes through
 trt_infer.backends.tensorrt_api, chosen by capability. The engine is written with the JSON
-sidecar that the runtime checks (trt_infer.engine_cache). The ONNX input is never written.
+sidecar that the runtime checks (trt_infer.engine.cache). The ONNX input is never written.
 
 On the host, TRT_INFER_TENSORRT_MODULE=tensorrt_rtx_bindings (or trt_module=...) builds with
 TensorRT-RTX, which parses and builds ahead of time without a GPU.
 """
 import argparse
+import logging
 import os
 import sys
 import threading
 import time
 
-from trt_infer import engine_cache
 from trt_infer.backends import tensorrt_api
+from trt_infer.engine import cache
+from trt_infer.engine.gpu import gpu_identity
 from trt_infer.errors import BuildError
+
+logger = logging.getLogger(__name__)
+# TensorRT's own messages, at their severity. Its INFO lines (hundreds per build) are detail:
+# they show where this logger is set lower, as the build command's --verbose does.
+tensorrt_logger = logging.getLogger(__name__ + ".tensorrt")
+if tensorrt_logger.level == logging.NOTSET:
+    tensorrt_logger.setLevel(logging.WARNING)
+
+EXIT_OK, EXIT_FAILED = 0, 1
+PROG = "convert build"
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MIB = 256   # fits a 4 GB Jetson Nano next to the OS and the camera pipeline
@@ -49,7 +63,7 @@ def parse_profile(text):
 
 
 def add_arguments(parser):
-    """Arguments of `convert build` (the CLI module owns the sub-command itself)."""
+    """Arguments of the build command (`convert build` adds them to its sub-command)."""
     parser.add_argument("onnx", help="ONNX model to build (never modified)")
     parser.add_argument("-o", "--output", help="engine file to write (default: <onnx stem>.<precision>.engine "
                                                "next to the ONNX file); <output>.json gets the sidecar")
@@ -75,7 +89,8 @@ def default_engine_path(onnx_path, precision):
 
 
 def run(args):
-    """Entry point of `convert build`; returns the exit status."""
+    """Run the build command on parsed arguments; returns the exit status (0 built, 1 failed)."""
+    tensorrt_logger.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
     spec = None
     try:
         if args.spec:
@@ -87,13 +102,35 @@ def run(args):
                      timing_cache=args.timing_cache, profiles=dict(args.profile) or None,
                      trt_module=args.trt_module)
     except (BuildError, ImportError, ValueError, IOError, OSError) as error:
-        sys.stderr.write("convert build: error: {}\n".format(error))
-        return 1
-    return 0
+        logger.error("%s", error)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
-def _collecting_logger(trt, log):
-    """A TensorRT logger that passes warnings on and keeps errors for the BuildError message."""
+def build_parser(prog=PROG):
+    from trt_infer.cli_logging import add_logging_arguments
+
+    parser = argparse.ArgumentParser(prog=prog, description="ONNX -> TensorRT engine + JSON sidecar, built on "
+                                                            "the device that will run it. Never modifies the ONNX.")
+    return add_logging_arguments(add_arguments(parser))
+
+
+def main(argv=None):
+    """`python -m trt_infer.engine.build ...`: exit 0 built, 1 the build failed, 2 bad arguments."""
+    from trt_infer import cli_logging
+
+    args = build_parser().parse_args(argv)
+    cli_logging.configure(PROG, verbose=args.verbose, quiet=args.quiet)
+    return run(args)
+
+
+# TensorRT ILogger severity name -> logging level
+TENSORRT_LEVELS = {"INTERNAL_ERROR": logging.CRITICAL, "ERROR": logging.ERROR, "WARNING": logging.WARNING,
+                   "INFO": logging.INFO, "VERBOSE": logging.DEBUG}
+
+
+def _collecting_logger(trt):
+    """A TensorRT logger that forwards to Python logging and keeps errors for the BuildError message."""
 
     class CollectingLogger(trt.ILogger):
         def __init__(self):
@@ -102,15 +139,16 @@ def _collecting_logger(trt, log):
 
         def log(self, severity, message):
             name = getattr(severity, "name", str(severity))
-            if name in ("INTERNAL_ERROR", "ERROR"):
+            level = TENSORRT_LEVELS.get(name, logging.INFO)
+            if level >= logging.ERROR:
                 self.errors.append(message)
-            if name in ("INTERNAL_ERROR", "ERROR", "WARNING"):
-                log("[TensorRT] {}: {}".format(name.lower(), message))
+            if tensorrt_logger.isEnabledFor(level):
+                tensorrt_logger.log(level, "[TensorRT] %s", message)
 
     return CollectingLogger()
 
 
-def _progress_monitor(trt, log):
+def _progress_monitor(trt):
     """An IProgressMonitor that logs top-level phases (TensorRT >= 8.6/10)."""
 
     class PhaseLogger(trt.IProgressMonitor):
@@ -120,7 +158,7 @@ def _progress_monitor(trt, log):
 
         def phase_start(self, phase_name, parent_phase, num_steps):
             if parent_phase is None:
-                log("  [{:6.1f} s] {} ({} steps)".format(time.time() - self.started, phase_name, num_steps))
+                logger.info("  [%6.1f s] %s (%s steps)", time.time() - self.started, phase_name, num_steps)
 
         def step_complete(self, phase_name, step):
             return True
@@ -134,8 +172,7 @@ def _progress_monitor(trt, log):
 class _Ticker(object):
     """Elapsed-time lines while TensorRT < 8.6 builds silently (a Nano build takes minutes)."""
 
-    def __init__(self, log, interval=None):
-        self.log = log
+    def __init__(self, interval=None):
         self.interval = TICK_SECONDS if interval is None else interval
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="build-ticker")
@@ -144,7 +181,7 @@ class _Ticker(object):
 
     def _run(self):
         while not self.stopped.wait(self.interval):
-            self.log("  still building... {:.0f} s elapsed".format(time.time() - self.started))
+            logger.info("  still building... %.0f s elapsed", time.time() - self.started)
 
     def __enter__(self):
         self.thread.start()
@@ -235,7 +272,7 @@ def resolve_profiles(inputs, profiles=None, spec=None, input_shapes=None):
     return resolved
 
 
-def _choose_precision(trt, builder, config, precision, gpu, log):
+def _choose_precision(trt, builder, config, precision, gpu, quiet=False):
     """Set the precision flags the platform supports; returns the precision actually enabled."""
     if precision == "fp32":
         return "fp32"
@@ -250,30 +287,32 @@ def _choose_precision(trt, builder, config, precision, gpu, log):
                              "(TensorRT-RTX / TensorRT 11 quantize explicitly with Q/DQ nodes in the ONNX); "
                              "use --precision fp16".format(trt.__name__, tensorrt_api.trt_version(trt)))
         config.set_flag(tensorrt_api.builder_flag(trt, "INT8"))
-        fp16 = _choose_precision(trt, builder, config, "fp16", gpu, lambda message: None)
+        fp16 = _choose_precision(trt, builder, config, "fp16", gpu, quiet=True)
         return "int8+fp16" if fp16 == "fp16" else "int8"
     flag = tensorrt_api.builder_flag(trt, "FP16")
     if flag is None:
-        log("note: this TensorRT ({}) has no FP16 builder flag; it picks kernel precisions itself from the "
-            "graph's types, so the build runs without the flag".format(trt.__name__))
+        if not quiet:
+            logger.info("this TensorRT (%s) has no FP16 builder flag; it picks kernel precisions itself from the "
+                        "graph's types, so the build runs without the flag", trt.__name__)
         return "auto"
     if tensorrt_api.platform_has(builder, "fast_fp16") is False:
-        log("warning: {} has no fast FP16; building FP32 instead".format(gpu.get("name") or "this GPU"))
+        if not quiet:
+            logger.warning("%s has no fast FP16; building FP32 instead", gpu.get("name") or "this GPU")
         return "fp32"
     config.set_flag(flag)
     return "fp16"
 
 
-def _load_timing_cache(config, path, log):
+def _load_timing_cache(config, path):
     if not path or not hasattr(config, "create_timing_cache"):
         if path:
-            log("note: this TensorRT has no timing cache API; --timing-cache ignored")
+            logger.warning("this TensorRT has no timing cache API; --timing-cache ignored")
         return None
     data = b""
     if os.path.isfile(path):
         with open(path, "rb") as handle:
             data = handle.read()
-        log("timing cache: {} ({} bytes)".format(path, len(data)))
+        logger.info("timing cache: %s (%d bytes)", path, len(data))
     cache = config.create_timing_cache(data)
     config.set_timing_cache(cache, False)
     return cache
@@ -296,7 +335,7 @@ def _check_paths(onnx_path, engine_path):
 
 
 def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT_WORKSPACE_MIB, spec=None,
-                 calibration_dir=None, calibration_cache=None, timing_cache=None, profiles=None, log=print,
+                 calibration_dir=None, calibration_cache=None, timing_cache=None, profiles=None,
                  trt_module=None, gpu=None, input_shapes=None):
     """Build `engine_path` (+ `<engine_path>.json` sidecar) from `onnx_path`; returns the sidecar.
 
@@ -308,18 +347,18 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
         raise BuildError("precision {!r}; allowed: {}".format(precision, ", ".join(PRECISIONS)))
     _check_paths(onnx_path, engine_path)
     trt = tensorrt_api.import_tensorrt(trt_module)
-    gpu = gpu if gpu is not None else engine_cache.gpu_identity()
-    logger = _collecting_logger(trt, log)
-    trt.init_libnvinfer_plugins(logger, "")
-    builder = trt.Builder(logger)
+    gpu = gpu if gpu is not None else gpu_identity()
+    trt_logger = _collecting_logger(trt)
+    trt.init_libnvinfer_plugins(trt_logger, "")
+    builder = trt.Builder(trt_logger)
     network = builder.create_network(tensorrt_api.network_flags(trt, builder))
-    parser = _parse(trt, network, logger, onnx_path)   # owns the weights the network points at: keep until built
+    parser = _parse(trt, network, trt_logger, onnx_path)   # owns the weights the network points at: keep until built
     inputs = [(network.get_input(i).name, tuple(int(d) for d in network.get_input(i).shape))
               for i in range(network.num_inputs)]
 
     config = builder.create_builder_config()
     tensorrt_api.set_workspace(trt, config, workspace_mib << 20)
-    effective = _choose_precision(trt, builder, config, precision, gpu, log)
+    effective = _choose_precision(trt, builder, config, precision, gpu)
     resolved = resolve_profiles(inputs, profiles, spec, input_shapes)
     if resolved:
         profile = builder.create_optimization_profile()
@@ -330,25 +369,22 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
             config.set_calibration_profile(profile)
     calibrator = None
     if precision == "int8":
-        from converter.calibration import CalibrationError, make_calibrator
-        try:
-            calibrator = make_calibrator(trt, spec, calibration_dir, calibration_cache, log=log)
-        except CalibrationError as error:
-            raise BuildError(str(error))
+        from trt_infer.engine.calibration import make_calibrator
+        calibrator = make_calibrator(trt, spec, calibration_dir, calibration_cache)
         config.int8_calibrator = calibrator
-    _load_timing_cache(config, timing_cache, log)
+    _load_timing_cache(config, timing_cache)
 
-    log("building {} from {} with {} {} ({}, workspace {} MiB){}".format(
-        engine_path, onnx_path, trt.__name__, tensorrt_api.trt_version(trt), effective, workspace_mib,
-        "" if gpu.get("name") is None else " for {} (SM {})".format(gpu["name"], gpu["compute_capability"])))
-    log("note: " + MEMORY_HINT)
+    logger.info("building %s from %s with %s %s (%s, workspace %d MiB)%s",
+                engine_path, onnx_path, trt.__name__, tensorrt_api.trt_version(trt), effective, workspace_mib,
+                "" if gpu.get("name") is None else " for {} (SM {})".format(gpu["name"], gpu["compute_capability"]))
+    logger.info("%s", MEMORY_HINT)
     started = time.time()
     try:
         if tensorrt_api.has_progress_monitor(trt, config):
-            config.progress_monitor = _progress_monitor(trt, log)
+            config.progress_monitor = _progress_monitor(trt)
             serialized = builder.build_serialized_network(network, config)
         else:
-            with _Ticker(log):
+            with _Ticker():
                 serialized = builder.build_serialized_network(network, config)
     except MemoryError:
         raise BuildError("{}: out of host memory while building; {}".format(onnx_path, MEMORY_HINT))
@@ -357,13 +393,12 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
             calibrator.close()
     seconds = time.time() - started
     if serialized is None:
-        raise BuildError(describe_build_failure(onnx_path, logger.errors, workspace_mib))
+        raise BuildError(describe_build_failure(onnx_path, trt_logger.errors, workspace_mib))
     if timing_cache and hasattr(config, "get_timing_cache"):
         _save_timing_cache(config, timing_cache)
 
     shapes = dict((name, resolved[name][1] if name in resolved else shape) for name, shape in inputs)
-    parts = engine_cache.key_parts(engine_cache.sha256_file(onnx_path), tensorrt_api.trt_version(trt), gpu,
-                                   precision, shapes)
+    parts = cache.key_parts(cache.sha256_file(onnx_path), tensorrt_api.trt_version(trt), gpu, precision, shapes)
     options = {
         "precision": precision, "effective_precision": effective, "workspace_mib": workspace_mib,
         "profiles": dict((name, [list(shape) for shape in triple]) for name, triple in resolved.items()),
@@ -371,11 +406,11 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
         "calibration_cache": calibration_cache, "timing_cache": timing_cache, "tensorrt_module": trt.__name__,
         "build_seconds": round(seconds, 3),
     }
-    sidecar = engine_cache.make_sidecar(parts, options, spec_digest=None if spec is None else spec.digest,
-                                        onnx_path=onnx_path, tool_versions=engine_cache.tool_versions(trt))
-    sidecar = engine_cache.write_engine(engine_path, serialized, sidecar)
-    log("wrote {} ({:.1f} MB) and {} in {:.1f} s".format(
-        engine_path, sidecar["engine_bytes"] / 1e6, os.path.basename(engine_cache.sidecar_path(engine_path)), seconds))
+    sidecar = cache.make_sidecar(parts, options, spec_digest=None if spec is None else spec.digest,
+                                 onnx_path=onnx_path, tool_versions=cache.tool_versions(trt))
+    sidecar = cache.write_engine(engine_path, serialized, sidecar)
+    logger.info("wrote %s (%.1f MB) and %s in %.1f s", engine_path, sidecar["engine_bytes"] / 1e6,
+                os.path.basename(cache.sidecar_path(engine_path)), seconds)
     return sidecar
 
 
@@ -392,3 +427,7 @@ def describe_build_failure(onnx_path, errors, workspace_mib):
     else:
         lines.append("hint: {}".format(MEMORY_HINT))
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

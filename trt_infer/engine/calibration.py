@@ -5,11 +5,14 @@ images (OpenCV), pre-processes them exactly as the runtime will (trt_infer.prepr
 spec's input settings), copies each batch to one device buffer (pycuda, imported only here) and
 keeps the calibration cache so a rebuild does not calibrate again. Python 3.6 compatible.
 """
+import logging
 import os
 
 import numpy as np
 
 from trt_infer.errors import CalibrationError
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -112,7 +115,7 @@ class PycudaDevice(object):
             self.context = None
 
 
-def make_calibrator(trt, spec, image_dir=None, cache_path=None, batch_size=1, max_images=None, log=print,
+def make_calibrator(trt, spec, image_dir=None, cache_path=None, batch_size=1, max_images=None,
                     device_factory=PycudaDevice, preprocess=None):
     """An IInt8EntropyCalibrator2 of `trt` over `image_dir`, reading/writing `cache_path`.
 
@@ -126,10 +129,10 @@ def make_calibrator(trt, spec, image_dir=None, cache_path=None, batch_size=1, ma
                                    "or an existing --calib-cache")
         paths = list_images(image_dir)
         batches = CalibrationBatches(paths, preprocess or spec_preprocess(spec), batch_size, max_images)
-        log("INT8 calibration: {} images from {}".format(len(batches.paths), image_dir))
+        logger.info("INT8 calibration: %d images from %s", len(batches.paths), image_dir)
     else:
         batches = iter(())
-        log("INT8 calibration: using cache {} ({} bytes)".format(cache_path, len(cached)))
+        logger.info("INT8 calibration: using cache %s (%d bytes)", cache_path, len(cached))
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self):

@@ -7,25 +7,22 @@ sidecar against the running TensorRT and GPU and refuses a mismatch with the com
 rebuilds the engine. `cached_engine` finds (or, when asked, builds) the engine for an ONNX file
 in a cache folder, so a node can build once on first start and never on later ones.
 """
-import ctypes
-import ctypes.util
 import datetime
 import hashlib
 import json
+import logging
 import os
 import platform
 import sys
-import warnings
 
+from trt_infer.engine.gpu import gpu_identity
 from trt_infer.errors import EngineMismatchError
+
+logger = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".json"
 SIDECAR_FORMAT = 1
 REBUILD_TOOL = "ros2 run trt_infer convert build"
-
-
-class MissingSidecarWarning(UserWarning):
-    """An engine has no sidecar, so nothing proves it matches this TensorRT and GPU."""
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -38,40 +35,6 @@ def sha256_file(path, chunk=1 << 20):
 
 def sidecar_path(engine_path):
     return str(engine_path) + SIDECAR_SUFFIX
-
-
-def _cuda_driver():
-    for name in (ctypes.util.find_library("cuda"), "libcuda.so.1", "libcuda.so", "nvcuda.dll"):
-        if not name:
-            continue
-        try:
-            return ctypes.CDLL(name)
-        except OSError:
-            continue
-    return None
-
-
-def gpu_identity(device=0):
-    """{"name", "compute_capability"} of a CUDA device through the driver API (ctypes, no pycuda).
-
-    Both are None where no driver or device is present (a host building with TensorRT-RTX).
-    """
-    unknown = {"name": None, "compute_capability": None}
-    driver = _cuda_driver()
-    if driver is None or driver.cuInit(0) != 0:
-        return unknown
-    handle = ctypes.c_int()
-    if driver.cuDeviceGet(ctypes.byref(handle), device) != 0:
-        return unknown
-    name = ctypes.create_string_buffer(256)
-    major, minor = ctypes.c_int(), ctypes.c_int()
-    # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76
-    if (driver.cuDeviceGetName(name, len(name), handle) != 0
-            or driver.cuDeviceGetAttribute(ctypes.byref(major), 75, handle) != 0
-            or driver.cuDeviceGetAttribute(ctypes.byref(minor), 76, handle) != 0):
-        return unknown
-    return {"name": name.value.decode("utf-8", "replace"),
-            "compute_capability": "{}.{}".format(major.value, minor.value)}
 
 
 def normalise_shapes(input_shapes):
@@ -162,20 +125,17 @@ def _describe(trt_version, gpu):
         trt_version, gpu.get("name") or "no GPU", gpu.get("compute_capability") or "unknown")
 
 
-def check_engine(engine_path, trt_version, gpu, log=None):
-    """Refuse an engine built for another TensorRT or GPU; warn when it has no sidecar.
+def check_engine(engine_path, trt_version, gpu):
+    """Refuse an engine built for another TensorRT or GPU; log a warning when it has no sidecar.
 
     Returns the sidecar (or None). A GPU field that is unknown on either side (None) is not
     compared: a host without a driver cannot tell, and the deserializer checks again.
     """
     sidecar = read_sidecar(engine_path)
     if sidecar is None:
-        message = ("{}: no sidecar {} next to the engine, so nothing shows it was built by this TensorRT "
-                   "for this GPU; if loading fails, rebuild it with `{}`".format(
-                       engine_path, os.path.basename(sidecar_path(engine_path)), rebuild_command(engine_path)))
-        warnings.warn(message, MissingSidecarWarning, stacklevel=2)
-        if log is not None:
-            log("warning: " + message)
+        logger.warning("%s: no sidecar %s next to the engine, so nothing shows it was built by this TensorRT "
+                       "for this GPU; if loading fails, rebuild it with `%s`", engine_path,
+                       os.path.basename(sidecar_path(engine_path)), rebuild_command(engine_path))
         return None
     parts = sidecar.get("key_parts") or {}
     built = {"name": parts.get("gpu_name"), "compute_capability": parts.get("compute_capability")}
@@ -200,14 +160,14 @@ def engine_file_name(onnx_path, key, precision):
 
 
 def cached_engine(onnx_path, cache_dir, precision="fp16", input_shapes=None, build_if_missing=False,
-                  trt_module=None, gpu=None, log=print, **build_options):
+                  trt_module=None, gpu=None, **build_options):
     """Path of the engine for `onnx_path` in `cache_dir`, built there first when asked.
 
     The file name carries the cache key, so a changed ONNX file, TensorRT, GPU, precision or input
     shape selects a different engine instead of loading a stale one (the sidecar's own key records
     the shapes the builder actually used). Without build_if_missing a
     missing engine is an error naming the command that builds it. build_options go to
-    converter.build.build_engine (workspace_mib, spec, calibration_dir, timing_cache, profiles...).
+    trt_infer.engine.build.build_engine (workspace_mib, spec, calibration_dir, timing_cache, profiles...).
     """
     from trt_infer.backends.tensorrt_api import import_tensorrt, trt_version
 
@@ -219,18 +179,18 @@ def cached_engine(onnx_path, cache_dir, precision="fp16", input_shapes=None, bui
     parts = key_parts(sha256_file(onnx_path), trt_version(trt), gpu, precision, name_shapes)
     engine_path = os.path.join(cache_dir, engine_file_name(onnx_path, cache_key(parts), precision))
     if os.path.isfile(engine_path):
-        check_engine(engine_path, trt_version(trt), gpu, log=log)
+        check_engine(engine_path, trt_version(trt), gpu)
         return engine_path
     if not build_if_missing:
         raise FileNotFoundError(
             "no engine for {} ({}, {}) in {}; build it with `{} {} -o {} --precision {}` or start with "
             "build_if_missing enabled".format(onnx_path, precision, _describe(trt_version(trt), gpu), cache_dir,
                                               REBUILD_TOOL, onnx_path, engine_path, precision))
-    from converter.build import build_engine
+    from trt_infer.engine.build import build_engine
 
-    log("building {} from {} (first start on this device; later starts reuse it)".format(engine_path, onnx_path))
+    logger.info("building %s from %s (first start on this device; later starts reuse it)", engine_path, onnx_path)
     build_engine(onnx_path, engine_path, precision=precision, trt_module=trt_module, gpu=gpu,
-                 input_shapes=input_shapes, log=log, **build_options)
+                 input_shapes=input_shapes, **build_options)
     return engine_path
 
 
