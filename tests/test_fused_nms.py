@@ -8,6 +8,7 @@ plugins document: num_detections [B, 1] int32, boxes [B, K, 4], scores [B, K], c
 import numpy as np
 import pytest
 
+from trt_infer.errors import ModelMismatchError
 from trt_infer.geometry import ResizeTransform
 from trt_infer.postprocess.fused_nms import FusedNMSPostprocessor
 
@@ -101,7 +102,7 @@ def test_inconsistent_outputs_are_clear_errors():
         post(outputs, transform)
     outputs = plugin_outputs([[0, 0, 1, 1]], [0.9], [1])
     del outputs["det_scores"]
-    with pytest.raises(KeyError, match="'det_scores'.*not among the model's outputs"):
+    with pytest.raises(ModelMismatchError, match="'det_scores'.*not among the model's outputs"):
         post(outputs, transform)
 
 

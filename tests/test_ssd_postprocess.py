@@ -8,6 +8,7 @@ import pytest
 
 from tests.test_nms import reference_nms
 from trt_infer.box_coding import encode_boxes
+from trt_infer.errors import ModelMismatchError
 from trt_infer.geometry import ResizeTransform
 from trt_infer.postprocess.ssd import SSDPostprocessor
 
@@ -213,7 +214,7 @@ def test_wrong_output_shapes_are_clear_errors():
         post(dict(good, **{scores: np.zeros((1, 1000, 91), np.float32)}), transform)
     with pytest.raises(ValueError, match="has 2 values per anchor"):
         post(dict(good, **{boxes: np.zeros((1, 1917, 2), np.float32)}), transform)
-    with pytest.raises(KeyError, match="'raw_outputs/box_encodings'.*not among the model's outputs"):
+    with pytest.raises(ModelMismatchError, match="'raw_outputs/box_encodings'.*not among the model's outputs"):
         post({scores: good[scores]}, transform)
 
 

@@ -20,6 +20,22 @@ class SpecError(TrtInferError, ValueError):
         super(SpecError, self).__init__("{}: {}".format(where, message))
 
 
+class SettingError(TrtInferError, ValueError):
+    """An option has a value that is not allowed; the message names the option and the allowed values."""
+
+
+class MissingDependencyError(TrtInferError, ImportError):
+    """A library this path needs (TensorRT, pycuda, ONNX Runtime, vision_msgs) does not import here."""
+
+
+class ModelLoadError(TrtInferError, ValueError):
+    """A model file cannot be loaded (corrupt, unknown kind, or an op the runtime lacks)."""
+
+
+class ModelNotFoundError(ModelLoadError, FileNotFoundError):
+    """A model or engine file does not exist; the message says how to make it."""
+
+
 class ModelMismatchError(TrtInferError, ValueError):
     """The model file does not match its spec (names, shapes or dtypes)."""
 

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from trt_infer.errors import ModelLoadError, ModelNotFoundError, SettingError
+
 BACKEND_KINDS = ("auto", "onnxruntime", "tensorrt")
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan")
@@ -91,7 +93,7 @@ def _find(infos, name, what, backend):
 def backend_kind_for(path, kind="auto"):
     """'onnxruntime' or 'tensorrt' for `path`; a ValueError says which names and kinds are known."""
     if kind not in BACKEND_KINDS:
-        raise ValueError("backend kind {!r}; allowed: {}".format(kind, ", ".join(BACKEND_KINDS)))
+        raise SettingError("backend kind {!r}; allowed: {}".format(kind, ", ".join(BACKEND_KINDS)))
     if kind != "auto":
         return kind
     suffix = os.path.splitext(path)[1].lower()
@@ -99,7 +101,7 @@ def backend_kind_for(path, kind="auto"):
         return "onnxruntime"
     if suffix in ENGINE_SUFFIXES:
         return "tensorrt"
-    raise ValueError("cannot tell the backend from the file name {!r}: expected {} (ONNX Runtime) or {} "
+    raise ModelLoadError("cannot tell the backend from the file name {!r}: expected {} (ONNX Runtime) or {} "
                      "(TensorRT engine), or pass kind= one of {}".format(
                          path, "/".join(ONNX_SUFFIXES), "/".join(ENGINE_SUFFIXES), ", ".join(BACKEND_KINDS[1:])))
 
@@ -112,10 +114,13 @@ def load_backend(path, kind="auto", **options):
     """
     kind = backend_kind_for(path, kind)
     if not os.path.isfile(path):
-        raise FileNotFoundError("model file not found: {} (convert the model first: `convert all`; "
+        raise ModelNotFoundError("model file not found: {} (convert the model first: `convert all`; "
                                 "engines are built with `convert build`)".format(path))
     if kind == "onnxruntime":
-        from trt_infer.backends.onnxruntime_backend import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(path, **options)
-    from trt_infer.backends.tensorrt_backend import TensorRTBackend
-    return TensorRTBackend(path, **options)
+        from trt_infer.backends.onnxruntime_backend import OnnxRuntimeBackend as backend_class
+    else:
+        from trt_infer.backends.tensorrt_backend import TensorRTBackend as backend_class
+    try:
+        return backend_class(path, **options)
+    except EnvironmentError as error:  # the file exists but cannot be read (permissions, I/O)
+        raise ModelLoadError("cannot read the model file {}: {}".format(path, error.strerror or error))

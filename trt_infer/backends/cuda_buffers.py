@@ -18,12 +18,14 @@ import weakref
 
 import numpy as np
 
+from trt_infer.errors import MissingDependencyError, SettingError
+
 
 def _driver():
     try:
         import pycuda.driver as cuda
     except ImportError as error:
-        raise ImportError(
+        raise MissingDependencyError(
             "the GPU path needs pycuda ({}); on a Jetson: `pip3 install pycuda` with nvcc on "
             "PATH, or use the CPU path (preprocess: cpu / backend: onnxruntime)".format(error))
     cuda.init()
@@ -49,7 +51,7 @@ class CudaContext(object):
         cuda = _driver()
         count = cuda.Device.count()
         if not 0 <= device_index < count:
-            raise ValueError("CUDA device index {} does not exist: {} device(s) found; "
+            raise SettingError("CUDA device index {} does not exist: {} device(s) found; "
                              "set device_index to 0..{}".format(device_index, count, count - 1))
         self.device_index = device_index
         self.device = cuda.Device(device_index)
@@ -59,7 +61,7 @@ class CudaContext(object):
         self._integrated = bool(self.device.get_attribute(attribute.INTEGRATED))
         can_map = bool(self.device.get_attribute(attribute.CAN_MAP_HOST_MEMORY))
         if mapped and not can_map:
-            raise ValueError("{} cannot map host memory; use mapped=None or False".format(self.name))
+            raise SettingError("{} cannot map host memory; use mapped=None or False".format(self.name))
         self.mapped = can_map and (self._integrated if mapped is None else bool(mapped))
         # make_context pushes the new context on this thread; pop it so no thread holds it
         # outside activate().

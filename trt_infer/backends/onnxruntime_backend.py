@@ -2,6 +2,7 @@
 import numpy as np
 
 from trt_infer.backends import Backend, TensorInfo
+from trt_infer.errors import MissingDependencyError, ModelLoadError, SettingError
 
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 
@@ -24,13 +25,17 @@ class OnnxRuntimeBackend(Backend):
     """
 
     def __init__(self, path, providers=DEFAULT_PROVIDERS, input_shapes=None, threads=0):
-        import onnxruntime
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise MissingDependencyError("the ONNX Runtime backend needs onnxruntime ({}): pip install "
+                                         "onnxruntime, or use a TensorRT engine".format(error))
 
         self.path = path
         available = onnxruntime.get_available_providers()
         missing = [name for name in providers if name not in available]
         if missing:
-            raise ValueError("ONNX Runtime execution provider(s) {} not available in this onnxruntime build; "
+            raise SettingError("ONNX Runtime execution provider(s) {} not available in this onnxruntime build; "
                              "available: {}".format(", ".join(missing), ", ".join(available)))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -38,7 +43,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             self._session = onnxruntime.InferenceSession(path, sess_options=options, providers=list(providers))
         except Exception as error:  # onnxruntime raises its own exception types, varying by version
-            raise ValueError("cannot load {} with ONNX Runtime: {} (a truncated or corrupt file, or an op "
+            raise ModelLoadError("cannot load {} with ONNX Runtime: {} (a truncated or corrupt file, or an op "
                              "ONNX Runtime lacks: regenerate it with `convert all`)".format(path, _first_line(error)))
         self.providers = self._session.get_providers()
         self.inputs = [_tensor_info(arg) for arg in self._session.get_inputs()]

@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from trt_infer.errors import MissingDependencyError
+
 MODULE_ENV = "TRT_INFER_TENSORRT_MODULE"
 DEFAULT_MODULE = "tensorrt"
 
@@ -40,7 +42,7 @@ def import_tensorrt(module_name=None):
     try:
         return importlib.import_module(name)
     except ImportError as error:
-        raise ImportError(
+        raise MissingDependencyError(
             "cannot import the TensorRT Python module {!r} ({}). On a Jetson it comes with JetPack "
             "(apt package python3-libnvinfer); elsewhere install TensorRT's Python wheel, or set {} "
             "to another TensorRT-API module such as tensorrt_rtx_bindings.".format(name, error, MODULE_ENV))

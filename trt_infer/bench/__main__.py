@@ -3,4 +3,5 @@ import sys
 
 from trt_infer.bench.cpu import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (e.g. to list the package) must not run the benchmark
+    sys.exit(main())

@@ -5,6 +5,7 @@ Importing this package imports no pycuda; `GpuPreprocessor` (trt_infer.cuda.prep
 `auto` rule the pipeline applies: the GPU when pycuda and a CUDA device exist and the backend
 keeps its inputs and outputs in CUDA device buffers, else the CPU.
 """
+from trt_infer.errors import SettingError
 
 PROCESSING_CHOICES = ("auto", "gpu", "cpu")
 
@@ -40,15 +41,15 @@ def gpu_unavailable_reason(backend=None, kernels=True):
 
 def choose_processing(requested="auto", backend=None, kernels=True):
     """"gpu" or "cpu" for a requested "auto", "gpu" or "cpu" (see gpu_unavailable_reason for
-    `backend` and `kernels`); ValueError naming the reason for an impossible "gpu"."""
+    `backend` and `kernels`); SettingError naming the reason for an impossible "gpu"."""
     if requested not in PROCESSING_CHOICES:
-        raise ValueError("processing {!r}; allowed: {}".format(requested, ", ".join(PROCESSING_CHOICES)))
+        raise SettingError("processing {!r}; allowed: {}".format(requested, ", ".join(PROCESSING_CHOICES)))
     if requested == "cpu":
         return "cpu"
     reason = gpu_unavailable_reason(backend, kernels)
     if reason is None:
         return "gpu"
     if requested == "gpu":
-        raise ValueError("processing 'gpu' was requested but {}; set processing to 'auto' or 'cpu' to pre-process "
+        raise SettingError("processing 'gpu' was requested but {}; set processing to 'auto' or 'cpu' to pre-process "
                          "on the CPU".format(reason))
     return "cpu"

@@ -16,7 +16,7 @@ import platform
 import sys
 
 from trt_infer.engine.gpu import gpu_identity
-from trt_infer.errors import EngineMismatchError
+from trt_infer.errors import EngineMismatchError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def cached_engine(onnx_path, cache_dir, precision="fp16", input_shapes=None, bui
         check_engine(engine_path, trt_version(trt), gpu)
         return engine_path
     if not build_if_missing:
-        raise FileNotFoundError(
+        raise ModelNotFoundError(
             "no engine for {} ({}, {}) in {}; build it with `{} {} -o {} --precision {}` or start with "
             "build_if_missing enabled".format(onnx_path, precision, _describe(trt_version(trt), gpu), cache_dir,
                                               REBUILD_TOOL, onnx_path, engine_path, precision))

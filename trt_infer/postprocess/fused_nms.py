@@ -9,6 +9,7 @@ boxes the engine already dropped, and nms_iou cannot change).
 """
 import numpy as np
 
+from trt_infer.errors import ModelMismatchError
 from trt_infer.result import Detections, Result
 from trt_infer.schema import Field
 
@@ -39,7 +40,7 @@ class FusedNMSPostprocessor(object):
     def _first_image(self, outputs, role, rows_per_image):
         name = self.names[role]
         if name not in outputs:
-            raise KeyError("{} output {!r} (outputs.{} in the spec) is not among the model's outputs: {}".format(
+            raise ModelMismatchError("{} output {!r} (outputs.{} in the spec) is not among the model's outputs: {}".format(
                 self.task, name, role, ", ".join(sorted(outputs))))
         array = np.asarray(outputs[name])
         if array.ndim == 0 or array.shape[0] != 1 or (rows_per_image and array.size % rows_per_image):

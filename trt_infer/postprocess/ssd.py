@@ -17,6 +17,7 @@ import numpy as np
 from trt_infer.anchors import ANCHOR_SCHEMA, generate_anchors
 from trt_infer.box_coding import BOX_CODING_SCHEMA, box_decoder
 from trt_infer.nms import hard_nms, top_k_indices, weighted_nms
+from trt_infer.errors import ModelMismatchError
 from trt_infer.result import Detections, Result
 from trt_infer.schema import Field, SpecError
 
@@ -133,7 +134,7 @@ class SSDPostprocessor(object):
         names = (self.boxes_name, self.scores_name)
         for name in names:
             if name not in outputs:
-                raise KeyError("SSD output {!r} (from the spec's outputs) is not among the model's outputs: "
+                raise ModelMismatchError("SSD output {!r} (from the spec's outputs) is not among the model's outputs: "
                                "{}".format(name, ", ".join(sorted(outputs))))
         arrays = dict((name, np.asarray(outputs[name])) for name in names)
         layouts = self._layouts(dict((name, array.shape) for name, array in arrays.items()))

@@ -65,8 +65,7 @@ def open_backend(config, spec):
         engine = _engine_from_cache(choice, config, spec) if choice.from_cache else choice.model
         # the backend checks the engine's sidecar against the running TensorRT and GPU before loading it
         return load_backend(engine, "tensorrt", spec=spec)
-    # the built-in types: the backends and the engine cache do not raise only trt_infer.errors yet
-    except (TrtInferError, EnvironmentError, ValueError, RuntimeError, ImportError) as error:
+    except TrtInferError as error:
         raise StartupError("cannot load the model: {}".format(error))
 
 
@@ -145,7 +144,7 @@ class InferenceNode(Node):
 
         try:
             pipeline = Pipeline(self.spec, self.backend)
-        except (ValueError, KeyError) as error:  # ModelMismatchError; post-processors raise ValueError/KeyError
+        except TrtInferError as error:
             raise StartupError("model {} does not match the spec {}: {}".format(
                 self.backend.path, self.config.model_spec, error))
         pipeline.set_thresholds(**self.config.thresholds)
