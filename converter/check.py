@@ -238,7 +238,8 @@ def _check_io(graph, target, shapes):
                                     severity=WARNING))
         profiled = value.name in shapes or (None in shapes and len(graph.graph_inputs) == 1)
         if role == "input" and not profiled:
-            dims = [dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or "?") for dim in tensor_type.shape.dim]
+            dims = [dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or "?")
+                    for dim in tensor_type.shape.dim]
             dynamic = [dim for dim in dims if not isinstance(dim, int) or dim <= 0]
             if dynamic:
                 findings.append(Finding(value.name, "graph input", "dynamic_shape",

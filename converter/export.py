@@ -122,7 +122,7 @@ def _from_tflite(source, output, opset, inputs_as_nchw=None, **_):
 
     try:
         tf2onnx.convert.from_tflite(source, opset=opset, inputs_as_nchw=inputs_as_nchw, output_path=output)
-    except Exception as error:  # tf2onnx raises whatever its handlers hit
+    except Exception as error:  # noqa: BLE001  tf2onnx raises whatever its handlers hit
         raise ExportError("tf2onnx could not convert {}: {}".format(source, str(error).strip().splitlines()[0]))
 
 
@@ -136,7 +136,7 @@ def _torch_export(module, example, output, opset):
     try:
         with torch.no_grad():
             torch.onnx.export(module, examples, output, dynamo=dynamo, opset_version=opset, input_names=names)
-    except Exception as error:  # torch raises many exception types from its exporters
+    except Exception as error:  # noqa: BLE001  torch raises many exception types from its exporters
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ExportError("torch.onnx.export ({} exporter, opset {}) failed: {}. Replace the operator in the "
                           "model, or choose a target with a higher opset".format(

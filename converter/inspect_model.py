@@ -7,7 +7,8 @@ def _describe(value):
     import onnx
 
     tensor_type = value.type.tensor_type
-    dims = [str(dim.dim_value) if dim.HasField("dim_value") else (dim.dim_param or "?") for dim in tensor_type.shape.dim]
+    dims = [str(dim.dim_value) if dim.HasField("dim_value") else (dim.dim_param or "?")
+            for dim in tensor_type.shape.dim]
     return value.name, onnx.TensorProto.DataType.Name(tensor_type.elem_type).lower(), "x".join(dims) or "scalar"
 
 
@@ -28,8 +29,9 @@ def inspect_text(info, path):
     ops = sorted(info["ops"].items(), key=lambda item: (-item[1], item[0]))
     histogram = ", ".join("{} {}".format(op, count) for op, count in ops)
     lines = [
-        "{}: produced by {}; opsets {}".format(path, info["producer"] or "unknown",
-                                               ", ".join("{} {}".format(k, v) for k, v in sorted(info["opsets"].items()))),
+        "{}: produced by {}; opsets {}".format(
+            path, info["producer"] or "unknown",
+            ", ".join("{} {}".format(domain, version) for domain, version in sorted(info["opsets"].items()))),
         "",
         format_table(["", "name", "dtype", "shape"], [("input",) + row for row in info["inputs"]] +
                      [("output",) + row for row in info["outputs"]]),

@@ -41,7 +41,7 @@ class OnnxRuntimeModel(object):
         try:
             self.session = onnxruntime.InferenceSession(model.SerializeToString(), options,
                                                         providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception types per failure
+        except Exception as error:  # noqa: BLE001  onnxruntime raises its own exception types per failure
             raise VerifyError("ONNX Runtime cannot load {}: {}".format(path, str(error).strip().splitlines()[0]))
         self.inputs = [TensorSpec(arg.name, [dim if isinstance(dim, int) and dim > 0 else None for dim in arg.shape],
                                   _ort_dtype(arg.type)) for arg in self.session.get_inputs()]

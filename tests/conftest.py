@@ -8,6 +8,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+# fixtures shared by several test modules (cuda_context: one CUDA context per test module)
+pytest_plugins = ["tests.support.gpu"]
+
 
 def pytest_configure(config):
     for marker in (

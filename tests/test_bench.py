@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("cv2", reason="the benchmark's references are OpenCV functions")
 pytest.importorskip("yaml", reason="the SSD benchmark reads its model spec")
 
-from trt_infer.bench import cpu as bench  # noqa: E402
+from trt_infer.bench import cpu as bench
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

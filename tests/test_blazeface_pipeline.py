@@ -14,11 +14,11 @@ if importlib.util.find_spec("tf2onnx") is None:  # not imported here: it pulls i
 pytest.importorskip("yaml", reason="model specs are YAML")
 pytest.importorskip("skimage", reason="test images come from scikit-image")
 
-from tests.support.faces import independent_face_boxes, iou  # noqa: E402
-from tests.support.models import REPO_ROOT, sample_image_bgr, tflite_to_onnx  # noqa: E402
-from trt_infer.backends import load_backend  # noqa: E402
-from trt_infer.pipeline import Pipeline  # noqa: E402
-from trt_infer.spec import ModelSpec, load_spec  # noqa: E402
+from tests.support.faces import independent_face_boxes, iou
+from tests.support.models import REPO_ROOT, sample_image_bgr, tflite_to_onnx
+from trt_infer.backends import load_backend
+from trt_infer.pipeline import Pipeline
+from trt_infer.spec import ModelSpec, load_spec
 
 pytestmark = pytest.mark.slow  # first run converts the model (about 10 s), later runs use the cache
 

@@ -87,7 +87,8 @@ def test_dynamic_input_needs_a_profile_and_builds_with_one(rtx, tmp_path):
     onnx_path = tiny_onnx(tmp_path, dynamic=True)
     engine = str(tmp_path / "dynamic.engine")
     with pytest.raises(build.BuildError, match=r"input 'image' has dynamic shape \(-1, 3, -1, -1\).*"
-                                               r"--profile image:MIN/OPT/MAX \(e.g. image:1x3x320x320/1x3x320x320/1x3x320x320\)"):
+                                               r"--profile image:MIN/OPT/MAX "
+                                               r"\(e.g. image:1x3x320x320/1x3x320x320/1x3x320x320\)"):
         build.build_engine(onnx_path, engine, trt_module=rtx)
     with pytest.raises(build.BuildError, match=r"profile shape \(1, 4, 32, 32\) for input 'image' does not fit"):
         build.build_engine(onnx_path, engine, trt_module=rtx,

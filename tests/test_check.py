@@ -61,7 +61,8 @@ def test_int64_input_is_a_warning_cast_down_and_uint8_output_an_error_with_advic
     assert by_node[("x", "io_dtype")].severity == WARNING and by_node[("x", "io_dtype")].fix == "int64_inputs"
     assert by_node[("y", "io_dtype")].severity == ERROR and by_node[("y", "io_dtype")].fix is None
     assert "post-processing" in by_node[("y", "io_dtype")].advice
-    assert by_node[("to_bytes", "cast_dtype")].severity == ERROR and ".byte()" in by_node[("to_bytes", "cast_dtype")].advice
+    cast = by_node[("to_bytes", "cast_dtype")]
+    assert cast.severity == ERROR and ".byte()" in cast.advice
     assert not report.passed
 
 
@@ -90,7 +91,8 @@ def test_custom_ops_tflite_ones_have_a_pass_others_advice():
                        [tensor("x")], [tensor("y")], domains=["com.example"])
     findings = dict((finding.node, finding) for finding in check_model(model, "trt10").findings)
     assert findings["up"].fix == "tflite_custom_ops"
-    assert findings["mine"].fix is None and "plugin" in findings["mine"].advice and "com.example" in findings["mine"].why
+    mine = findings["mine"]
+    assert mine.fix is None and "plugin" in mine.advice and "com.example" in mine.why
 
 
 def conv_model(weight_from):
@@ -197,7 +199,8 @@ def test_nodes_inside_subgraphs_are_checked_with_their_path():
                                [tensor("nz", TensorProto.INT64, (4, None))])
     model = make_model([helper.make_node("If", ["cond"], ["out"], name="branch", then_branch=branch,
                                          else_branch=branch)],
-                       [tensor("x"), tensor("cond", TensorProto.BOOL, ())], [tensor("out", TensorProto.INT64, (4, None))])
+                       [tensor("x"), tensor("cond", TensorProto.BOOL, ())],
+                       [tensor("out", TensorProto.INT64, (4, None))])
     nodes = [finding.node for finding in check_model(model, "jetson-nano").findings if finding.rule == "unsupported_op"]
     assert nodes and all(node.startswith("branch/") and node.endswith("inner") for node in nodes)
 

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.support.gpu import cuda_context, require_gpu  # noqa: F401 (fixture)
+from tests.support.gpu import require_gpu
 
 INCREMENT = r"""
 extern "C" __global__ void increment(float* values, int count)
@@ -101,7 +101,7 @@ def test_any_thread_can_use_the_context(cuda_context):
             increment_on_device(cuda_context, buffer, stream)
             buffer.download(stream)
             stream.synchronize()
-        except Exception as error:  # reported below, in the test's thread
+        except Exception as error:  # noqa: BLE001  reported below, in the test's thread
             errors.append(error)
 
     thread = threading.Thread(target=work)

@@ -23,8 +23,8 @@ import pytest
 pytest.importorskip("onnx", reason="the converter's host tools need onnx (absent in the Python 3.6 venv)")
 pytest.importorskip("onnxruntime", reason="verify runs ONNX Runtime")
 
-from converter.cli import main  # noqa: E402
-from tests.support.models import CACHE_DIR, mediapipe_model  # noqa: E402
+from converter.cli import main
+from tests.support.models import CACHE_DIR, mediapipe_model
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from trt_infer.geometry import ResizeTransform
 from trt_infer.postprocess.fused_nms import FusedNMSPostprocessor
 
 pytest.importorskip("yaml", reason="model specs are YAML")
-from trt_infer.schema import SpecError  # noqa: E402
-from trt_infer.spec import ModelSpec  # noqa: E402
+from trt_infer.schema import SpecError
+from trt_infer.spec import ModelSpec
 
 OUTPUTS = {"num_detections": "num_dets", "boxes": "det_boxes", "scores": "det_scores", "classes": "det_classes"}
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.support.gpu import cuda_context, real_images, require_gpu  # noqa: F401 (fixture)
+from tests.support.gpu import real_images, require_gpu
 from trt_infer.preprocess import Preprocessor
 from tests.support.specs import input_spec
 

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from tests.support.gpu import cuda_context  # noqa: F401 (fixture)
 from trt_infer.geometry import ResizeTransform
 from trt_infer.overlay import colour_mask
 from trt_infer.postprocess.segmentation import SegmentationPostprocessor

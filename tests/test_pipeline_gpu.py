@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from tests.support.fake_tensorrt import FakeCuda, FakeTensor, FakeTrt10Engine, FakeTrt82Engine, FakeTrtModule
-from tests.support.gpu import cuda_context, require_gpu  # noqa: F401 (fixture)
+from tests.support.gpu import require_gpu
 from tests.test_tensorrt_backend import write_engine
 from trt_infer.backends import Backend
 from trt_infer.backends.tensorrt_backend import TensorRTBackend

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("rclpy", reason="needs the ROS 2 wheels (rclpy, Fast DDS) of the host .venv")
 
-from tests.support import ros_env  # noqa: E402
-from tests.support.ros_probe import RECEIVED  # noqa: E402
+from tests.support import ros_env
+from tests.support.ros_probe import RECEIVED
 
 PROCESS_TIMEOUT_S = 15.0
 SEARCH_PATHS = ("AMENT_PREFIX_PATH", "PYTHONPATH", "LD_LIBRARY_PATH")
@@ -28,7 +28,8 @@ def _round_trip(layout, message_type, fields, qos="reliable"):
         assert talker.returncode is None, "publisher exited early:\n" + talker.output
         status = listener.wait(timeout=5)
         assert status == 0, "receiver exited with %d:\n%s\npublisher:\n%s" % (status, listener.output, talker.output)
-    assert talker.returncode == 0, "publisher did not stop cleanly on SIGINT (%d):\n%s" % (talker.returncode, talker.output)
+    assert talker.returncode == 0, "publisher did not stop cleanly on SIGINT (%d):\n%s" % (
+        talker.returncode, talker.output)
     lines = [line[len(RECEIVED):] for line in listener.output.splitlines() if line.startswith(RECEIVED)]
     assert lines, listener.output
     return json.loads(lines[0])
@@ -164,5 +165,6 @@ def test_probe_names_the_path_of_an_unknown_field():
     from tests.support.ros_probe import fill_message, message_class
 
     image_class = message_class("sensor_msgs/Image")
-    with pytest.raises(ValueError, match=r"Image\.header\.stamp \(Time\) has no field 'secs'; its fields: sec, nanosec"):
+    with pytest.raises(ValueError,
+                       match=r"Image\.header\.stamp \(Time\) has no field 'secs'; its fields: sec, nanosec"):
         fill_message(image_class(), {"header": {"stamp": {"secs": 1}}})

@@ -78,5 +78,6 @@ def test_colour_conversions_agree_with_each_other():
     bgr = _gradient()
     for encoding in sorted(CHANNELS):
         converted = from_bgr(bgr, encoding)
-        expected = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) if encoding == "mono8" else bgr
+        grey = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        expected = grey if encoding == "mono8" else bgr
         np.testing.assert_array_equal(to_bgr(converted, encoding), expected)

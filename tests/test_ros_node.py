@@ -17,11 +17,11 @@ import pytest
 pytest.importorskip("rclpy", reason="needs rclpy (the host .venv has the ROS 2 Kilted wheels)")
 pytest.importorskip("onnxruntime", reason="the node runs BlazeFace on ONNX Runtime here")
 
-from tests.support import ros_env  # noqa: E402
-from tests.support.classifier import write_classifier  # noqa: E402
-from tests.support.faces import independent_face_boxes, iou  # noqa: E402
-from tests.support.models import sample_image_bgr, tflite_to_onnx  # noqa: E402
-from tests.support.ros_node import (REPO_ROOT, environment, header_key, latched_labels, replay,  # noqa: E402
+from tests.support import ros_env
+from tests.support.classifier import write_classifier
+from tests.support.faces import independent_face_boxes, iou
+from tests.support.models import sample_image_bgr, tflite_to_onnx
+from tests.support.ros_node import (REPO_ROOT, environment, header_key, latched_labels, replay,
                                     send_and_receive, set_parameter, start_node, statistics, stop_node)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -80,7 +80,8 @@ def check_face(message, sent, layout):
 
 
 def test_face_is_found_with_the_input_header_from_a_best_effort_camera(node, humble):
-    sent, messages = send_and_receive(humble, "skimage:astronaut", "--reliability", "best_effort", "--frame-id", "test_camera")
+    sent, messages = send_and_receive(humble, "skimage:astronaut", "--reliability", "best_effort",
+                                      "--frame-id", "test_camera")
     check_face(messages[0], sent, "humble")
 
 

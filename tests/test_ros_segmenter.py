@@ -213,7 +213,8 @@ def classifier_files(ros_and_onnxruntime, tmp_path_factory):
     folder = tmp_path_factory.mktemp("classifier")
     pytest.importorskip("onnx", reason="the model is built with onnx.helper")
     params_path, onnx_path = write_classifier(folder)
-    return params_path, onnx_path, {"red": _image_folder(folder, "red", RED), "blue": _image_folder(folder, "blue", BLUE)}
+    folders = {"red": _image_folder(folder, "red", RED), "blue": _image_folder(folder, "blue", BLUE)}
+    return params_path, onnx_path, folders
 
 
 @pytest.fixture(scope="module")

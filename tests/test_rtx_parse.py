@@ -72,6 +72,7 @@ def test_trt10_graphs_parse_and_build_in_tensorrt_rtx(name, tmp_path, capsys):
     assert status == 0, summary
     stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0]
     fixed = str(tmp_path / (stem + ".fixed.onnx"))
-    assert os.path.isfile(str(tmp_path / (stem + ".engine"))) and os.path.isfile(str(tmp_path / (stem + ".engine.json")))
+    assert os.path.isfile(str(tmp_path / (stem + ".engine")))
+    assert os.path.isfile(str(tmp_path / (stem + ".engine.json")))
     size, errors = parse_and_build(fixed)
     assert not errors and size > 0

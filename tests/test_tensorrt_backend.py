@@ -89,7 +89,8 @@ def test_device_input_is_used_as_written_and_kept_outputs_stay_on_the_device(tmp
 
 def test_device_options_are_checked(tmp_path):
     backend, _, _ = make(tmp_path, integrated=False)
-    with pytest.raises(ValueError, match=r"infer\(input_on_device=True\) runs on what is already in the device buffers"):
+    with pytest.raises(ValueError,
+                       match=r"infer\(input_on_device=True\) runs on what is already in the device buffers"):
         backend.infer({"ids": np.ones((1, 4), np.int32)}, input_on_device=True)
     with pytest.raises(KeyError, match="no output named 'logits'"):
         backend.infer(keep_on_device=["logits"])

@@ -62,7 +62,8 @@ def test_a_numeric_change_fails_past_the_tolerance_and_reports_its_size(tmp_path
 
 
 def relu_or_identity(tmp_path, op):
-    return save(tmp_path, op, [helper.make_node(op, ["x"], ["y"])], [value("x", shape=(2, 3))], [value("y", shape=(2, 3))])
+    return save(tmp_path, op, [helper.make_node(op, ["x"], ["y"])], [value("x", shape=(2, 3))],
+                [value("y", shape=(2, 3))])
 
 
 def test_given_npz_inputs_are_used(tmp_path):
@@ -77,7 +78,8 @@ def test_given_npz_inputs_are_used(tmp_path):
 def test_outputs_the_fixed_graph_exposes_from_inside_the_reference_are_compared(tmp_path):
     # The reference goes on past "decoded" (as a graph goes on into NMS); the fixed graph stops there.
     reference = save(tmp_path, "reference",
-                     [helper.make_node("Mul", ["x", "two"], ["decoded"]), helper.make_node("Relu", ["decoded"], ["final"])],
+                     [helper.make_node("Mul", ["x", "two"], ["decoded"]),
+                      helper.make_node("Relu", ["decoded"], ["final"])],
                      [value("x", shape=(2, 3))], [value("final", shape=(2, 3))], [const("two", 2.0)])
     stripped = save(tmp_path, "stripped", [helper.make_node("Mul", ["x", "two"], ["decoded"])],
                     [value("x", shape=(2, 3))], [value("decoded", shape=(2, 3))], [const("two", 2.0)])

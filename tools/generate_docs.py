@@ -490,7 +490,8 @@ def render(text, registry, where):
             where, ", ".join(sorted(set(opened) - set(closed)))))
     for name in opened:
         if name not in registry:
-            raise DocsError("{}: unknown generated block {!r}; known: {}".format(where, name, ", ".join(sorted(registry))))
+            raise DocsError("{}: unknown generated block {!r}; known: {}".format(
+                where, name, ", ".join(sorted(registry))))
 
     def replace(match):
         name = match.group("name")

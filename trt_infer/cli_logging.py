@@ -37,7 +37,7 @@ class StderrHandler(logging.Handler):
         try:
             sys.stderr.write(self.format(record) + "\n")
             sys.stderr.flush()
-        except Exception:
+        except Exception:  # noqa: BLE001  logging.Handler.emit convention: report, never raise
             self.handleError(record)
 
 

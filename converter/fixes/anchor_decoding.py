@@ -89,7 +89,7 @@ def find_anchor_decoding(graph, boxes):
         try:
             session = onnxruntime.InferenceSession(_decoder_model(graph, raw, boxes).SerializeToString(),
                                                    providers=["CPUExecutionProvider"])
-        except Exception:  # the subgraph needs more than `raw`: not a decoder cut
+        except Exception:  # noqa: BLE001  the subgraph needs more than `raw`: not a decoder cut
             continue
         input_name = session.get_inputs()[0].name
         fitted = _fit(lambda values: session.run(None, {input_name: values})[0], static_shape(raw))

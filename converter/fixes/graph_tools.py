@@ -3,8 +3,6 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from converter.errors import FixError
-
 
 def to_model(graph):
     return gs.export_onnx(graph)
@@ -15,7 +13,7 @@ def infer_shapes(graph):
     model = to_model(graph)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception:  # shape inference is an aid: a graph it chokes on is still repairable
+    except Exception:  # noqa: BLE001  shape inference is an aid: a graph it chokes on is still repairable
         pass
     return gs.import_onnx(model)
 

@@ -4,7 +4,8 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, node_label, replace_uses, target_allows_dtype, unique_name
+from converter.errors import FixError
+from converter.fixes.graph_tools import node_label, replace_uses, target_allows_dtype, unique_name
 
 
 def fix_inputs_to_float(graph, target, context):

@@ -5,7 +5,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, static_shape
+from converter.errors import FixError
+from converter.fixes.graph_tools import static_shape
 from converter.fixes.nms_strip import BOXES, SCORES
 
 OUTPUTS = ("num_detections", "detection_boxes", "detection_scores", "detection_classes")

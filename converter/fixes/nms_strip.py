@@ -4,7 +4,8 @@ ends at the decoded boxes [B, N, 4] and per-class scores [B, N, C], outputs `box
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, node_label, rename_output, unique_name
+from converter.errors import FixError
+from converter.fixes.graph_tools import node_label, rename_output, unique_name
 
 BOXES, SCORES = "boxes", "scores"
 

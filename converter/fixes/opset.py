@@ -11,7 +11,8 @@ import logging
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, graph_opset, node_label, replace_contents, to_model
+from converter.errors import FixError
+from converter.fixes.graph_tools import graph_opset, node_label, replace_contents, to_model
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def fix_convert_opset(graph, target, context):
         return []
     try:
         converted = onnx.version_converter.convert_version(to_model(graph), target.max_opset)
-    except Exception as error:  # RuntimeError/IndexError/... depending on the op it stopped at
+    except Exception as error:  # noqa: BLE001  RuntimeError/IndexError/... depending on the op it stopped at
         logger.debug("onnx.version_converter stopped (%s); lowering by the op schemas instead", error)
         try:  # on a copy first: a node that cannot be lowered leaves the whole graph at its opset
             _lower_by_schema(graph.copy(), opset, target.max_opset)

@@ -3,7 +3,8 @@ the input) when the model spec has the runtime do it: the graph then starts at t
 import numpy as np
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, constant_values, node_label
+from converter.errors import FixError
+from converter.fixes.graph_tools import constant_values, node_label
 
 ARITHMETIC = ("Sub", "Mul", "Div", "Add")
 

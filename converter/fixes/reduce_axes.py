@@ -1,6 +1,7 @@
 """Reduce* `axes` given as an input (opset 18) -> the attribute older opsets use, before lowering."""
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, constant_values, graph_opset, is_empty_input, node_label, set_inputs
+from converter.errors import FixError
+from converter.fixes.graph_tools import constant_values, graph_opset, is_empty_input, node_label, set_inputs
 
 AXES_INPUT_SINCE = 18
 # ReduceSum took its axes as an input already at opset 13.

@@ -1,6 +1,7 @@
 """Reshape `allowzero`: TensorRT < 8.4.2 fails with "Attribute not found: allowzero" at opset >= 14."""
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, constant_values, graph_opset, node_label
+from converter.errors import FixError
+from converter.fixes.graph_tools import constant_values, graph_opset, node_label
 
 ALLOWZERO_SINCE = 14
 

@@ -2,7 +2,7 @@
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError
+from converter.errors import FixError
 
 
 def _spec_shape(spec, tensor):

@@ -14,7 +14,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from converter.fixes import FixReport
-from converter.fixes.graph_tools import FixError, constant_values, node_label, static_shape, unique_name
+from converter.errors import FixError
+from converter.fixes.graph_tools import constant_values, node_label, static_shape, unique_name
 
 OP = "TFL_Convolution2DTransposeBias"
 NHWC_TO_NCHW = [0, 3, 1, 2]

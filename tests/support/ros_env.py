@@ -61,7 +61,8 @@ def layout_prefix(layout=None):
 def _site_packages(prefix):
     found = glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages"))
     if not found:
-        raise RuntimeError("no lib/python3*/site-packages under %s: rebuild it with tools/build_vision_msgs.sh" % prefix)
+        raise RuntimeError("no lib/python3*/site-packages under %s: rebuild it with tools/build_vision_msgs.sh"
+                           % prefix)
     return found[0]
 
 

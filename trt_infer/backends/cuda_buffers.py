@@ -36,7 +36,7 @@ def device_count():
     """Number of CUDA devices, 0 when pycuda or a driver is missing (never raises)."""
     try:
         return _driver().Device.count()
-    except Exception:  # ImportError, or pycuda's LogicError/RuntimeError when no driver answers
+    except Exception:  # noqa: BLE001  ImportError, or pycuda's LogicError/RuntimeError when no driver answers
         return 0
 
 

@@ -42,7 +42,7 @@ class OnnxRuntimeBackend(Backend):
         options.log_severity_level = 3
         try:
             self._session = onnxruntime.InferenceSession(path, sess_options=options, providers=list(providers))
-        except Exception as error:  # onnxruntime raises its own exception types, varying by version
+        except Exception as error:  # noqa: BLE001  onnxruntime raises its own exception types, varying by version
             raise ModelLoadError("cannot load {} with ONNX Runtime: {} (a truncated or corrupt file, or an op "
                              "ONNX Runtime lacks: regenerate it with `convert all`)".format(path, _first_line(error)))
         self.providers = self._session.get_providers()

@@ -161,7 +161,8 @@ def bench_ssd(iterations):
             and np.allclose(detections.scores, scores, rtol=1e-5))
     if not same:
         raise AssertionError("SSD post-processing and the OpenCV NMS pipeline kept different detections:\n"
-                             "ours {} {}\nopencv {} {}".format(detections.class_ids, detections.scores, class_ids, scores))
+                             "ours {} {}\nopencv {} {}".format(detections.class_ids, detections.scores,
+                                                                class_ids, scores))
     full = comparison("SSD decode + NMS, 1917 anchors x 91 classes", time_calls(ours, iterations),
                       time_calls(with_opencv_nms, iterations),
                       "numpy decode + sigmoid + cv2.dnn.NMSBoxesBatched",
@@ -196,8 +197,8 @@ def markdown(report):
             row["reference"]["p95_ms"], row["check"]))
     info = report["machine"]
     lines.append("")
-    lines.append("{cpu}, {cores} cores; Python {python}, numpy {numpy}, OpenCV {opencv}; {iterations} iterations".format(
-        iterations=report["iterations"], **info))
+    lines.append("{cpu}, {cores} cores; Python {python}, numpy {numpy}, OpenCV {opencv}; "
+                 "{iterations} iterations".format(iterations=report["iterations"], **info))
     return "\n".join(lines) + "\n"
 
 

@@ -172,7 +172,8 @@ def run_benchmark(args):
 
     frame = skimage_frame("astronaut")
     spec_path = model_spec_of(args.config)
-    results = {"machine": machine_info.machine(), "rate_hz": args.rate, "reliability": args.reliability, "seconds": args.seconds, "image": "640x480 bgr8",
+    results = {"machine": machine_info.machine(), "rate_hz": args.rate, "reliability": args.reliability,
+               "seconds": args.seconds, "image": "640x480 bgr8",
                "inference": bare_inference(spec_path, args.onnx, frame)}
     rclpy.init()
     node = rclpy.create_node("bench_node_driver")
@@ -227,7 +228,8 @@ def table(results):
     goals = results["goals"]
     rows.append("")
     rows.append("node - bare inference: {:.2f} ms median (goal <= 2 ms: {}); node / relay: {:.2f}x (goal <= 1.5x: {})"
-                .format(goals["node_minus_inference_median_ms"], "met" if goals["node_minus_inference_ok"] else "missed",
+                .format(goals["node_minus_inference_median_ms"],
+                        "met" if goals["node_minus_inference_ok"] else "missed",
                         goals["node_over_relay"], "met" if goals["node_over_relay_ok"] else "missed"))
     rows.append("machine: {cpu}, {cores} cores, {platform}, Python {python}".format(**results["machine"]))
     return "\n".join(rows)

@@ -352,7 +352,7 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
     trt.init_libnvinfer_plugins(trt_logger, "")
     builder = trt.Builder(trt_logger)
     network = builder.create_network(tensorrt_api.network_flags(trt, builder))
-    parser = _parse(trt, network, trt_logger, onnx_path)   # owns the weights the network points at: keep until built
+    parser = _parse(trt, network, trt_logger, onnx_path)   # owns the weights the network points at
     inputs = [(network.get_input(i).name, tuple(int(d) for d in network.get_input(i).shape))
               for i in range(network.num_inputs)]
 
@@ -391,6 +391,7 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
     finally:
         if calibrator is not None:
             calibrator.close()
+    del parser  # only now: the network referred to the parser's weights until the build returned
     seconds = time.time() - started
     if serialized is None:
         raise BuildError(describe_build_failure(onnx_path, trt_logger.errors, workspace_mib))

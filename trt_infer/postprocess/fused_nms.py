@@ -40,8 +40,8 @@ class FusedNMSPostprocessor(object):
     def _first_image(self, outputs, role, rows_per_image):
         name = self.names[role]
         if name not in outputs:
-            raise ModelMismatchError("{} output {!r} (outputs.{} in the spec) is not among the model's outputs: {}".format(
-                self.task, name, role, ", ".join(sorted(outputs))))
+            raise ModelMismatchError("{} output {!r} (outputs.{} in the spec) is not among the model's "
+                                     "outputs: {}".format(self.task, name, role, ", ".join(sorted(outputs))))
         array = np.asarray(outputs[name])
         if array.ndim == 0 or array.shape[0] != 1 or (rows_per_image and array.size % rows_per_image):
             raise ValueError("{} output {!r} (outputs.{}) has shape {}; expected batch 1 with {} per image".format(

@@ -125,8 +125,9 @@ class SSDPostprocessor(object):
         if name == self.boxes_name and values < self.decoder.values_needed:
             raise ValueError("SSD output {!r} has {} values per {}; ssd.box_coding (box_offset {}) and "
                              "ssd.num_keypoints ({} at keypoint_offset {}) need {}".format(
-                                 name, values, "box" if count is None else "anchor", self.decoder.box_offset, self.decoder.num_keypoints,
-                                 self.decoder.keypoint_offset, self.decoder.values_needed))
+                                 name, values, "box" if count is None else "anchor", self.decoder.box_offset,
+                                 self.decoder.num_keypoints, self.decoder.keypoint_offset,
+                                 self.decoder.values_needed))
         return shape[-2], values
 
     def _per_box(self, outputs):

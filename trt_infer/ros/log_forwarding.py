@@ -38,7 +38,7 @@ class RclpyHandler(logging.Handler):
                 ros_logger.info(message)
             else:
                 ros_logger.debug(message)
-        except Exception:  # a logging failure must not break the caller (logging's own convention)
+        except Exception:  # noqa: BLE001  a logging failure must not break the caller (logging's own convention)
             self.handleError(record)
 
 

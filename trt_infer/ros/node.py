@@ -13,7 +13,6 @@ log records reach rclpy through trt_infer/ros/log_forwarding.py. Works with rclp
 import importlib
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -134,7 +133,7 @@ class InferenceNode(Node):
             descriptor = _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, IntegerRange)
             try:
                 self.declare_parameter(name, default, descriptor)
-            except Exception as error:  # rclpy's exception types differ between distros
+            except Exception as error:  # noqa: BLE001  rclpy's exception types differ between distros
                 raise StartupError("parameter {}: {} (allowed: {})".format(
                     name, error, param.allowed() or param.kind.__name__))
         return node_config.check_values(dict((name, self.get_parameter(name).value) for name in names))
@@ -223,7 +222,7 @@ class InferenceNode(Node):
                 continue
             try:
                 self._process(*item)
-            except Exception as error:  # keep running: one bad frame must not stop the node
+            except Exception as error:  # noqa: BLE001  keep running: one bad frame must not stop the node
                 if self._closing:
                     return
                 self._log_once("error:" + type(error).__name__, "frame skipped: {}: {}".format(
