@@ -91,7 +91,8 @@ def _text(node):
     return value if isinstance(value, str) else None
 
 
-def converter_imports(folder):
+def imports_of(package, folder):
+    """'file:line: module' for every import of `package` (a top-level name) in the files under `folder`."""
     found = []
     for root, _, files in os.walk(folder):
         for name in sorted(files):
@@ -101,12 +102,27 @@ def converter_imports(folder):
             with open(path) as handle:
                 tree = ast.parse(handle.read(), path)
             found.extend("{}:{}: {}".format(os.path.relpath(path, REPO_ROOT), line, module)
-                         for line, module in _imported_names(tree) if module.partition(".")[0] == "converter")
+                         for line, module in _imported_names(tree) if module.partition(".")[0] == package)
     return found
+
+
+def converter_imports(folder):
+    return imports_of("converter", folder)
 
 
 def test_no_runtime_file_imports_the_converter_even_inside_a_function():
     assert converter_imports(os.path.join(REPO_ROOT, "trt_infer")) == []
+
+
+# rclpy lives in the ROS adapter; the node benchmark drives the node over DDS and is the one exception
+ROS_ADAPTER = (os.path.join("trt_infer", "ros") + os.sep, os.path.join("trt_infer", "bench", "node.py"))
+
+
+def test_only_the_ros_adapter_imports_rclpy():
+    found = imports_of("rclpy", os.path.join(REPO_ROOT, "trt_infer"))
+    assert found, "the scan found no rclpy import at all: it cannot be looking"
+    outside = [entry for entry in found if not entry.startswith(ROS_ADAPTER)]
+    assert outside == [], "rclpy imported outside trt_infer/ros/: {}".format(outside)
 
 
 def test_the_static_scan_finds_every_spelling(tmp_path):
