@@ -131,9 +131,10 @@ def test_the_benchmarks_import_without_ros_or_cuda(module):
 
 
 @pytest.mark.parametrize("module, words", [
-    ("trt_infer.bench.gpu", ["--out", "--repeats", "--report"]),
-    ("trt_infer.bench.node", ["--onnx", "--config", "--out", "--rate", "--seconds", "--reliability"]),
-    ("trt_infer.bench", ["--iterations", "--out"]),
+    ("trt_infer.bench.gpu", ["--out", "--repeats", "--report", "--verbose", "--quiet"]),
+    ("trt_infer.bench.node", ["--onnx", "--config", "--out", "--rate", "--seconds", "--reliability", "--verbose",
+                              "--quiet"]),
+    ("trt_infer.bench", ["--iterations", "--out", "--verbose", "--quiet"]),
 ])
 def test_benchmark_help(module, words):
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO_ROOT, stdout=subprocess.PIPE,

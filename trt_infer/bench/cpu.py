@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from trt_infer import cli_logging
 from trt_infer.bench import machine as machine_info
 from trt_infer.errors import TrtInferError
 from trt_infer.paths import resolve_path
@@ -222,7 +223,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=500, help="timed calls per measurement (default 500)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="folder for bench.json and bench.md (default output/bench)")
+    cli_logging.add_logging_arguments(parser)
     args = parser.parse_args(argv)
+    cli_logging.configure(parser.prog, verbose=args.verbose, quiet=args.quiet)
     if args.iterations < 1:
         parser.error("--iterations must be at least 1")
     try:

@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from trt_infer import cli_logging
 from trt_infer.bench import machine as machine_info
 
 logger = logging.getLogger(__name__)
@@ -271,11 +272,13 @@ def _fmt(value, pattern="{:.3f}"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m trt_infer.bench.gpu", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="folder for gpu.json (and gpu.md, gpu.png with --report)")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--report", help="a gpu.json to turn into gpu.md and gpu.png instead of measuring")
+    cli_logging.add_logging_arguments(parser)
     args = parser.parse_args(argv)
+    cli_logging.configure(parser.prog, verbose=args.verbose, quiet=args.quiet)
     if args.report:
         with open(args.report) as handle:
             result = json.load(handle)

@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from trt_infer import cli_logging
 from trt_infer.bench import machine as machine_info
 from trt_infer.paths import resolve_path
 
@@ -265,7 +266,9 @@ def main(argv=None):
     parser.add_argument("--reliability", default="best_effort", choices=("best_effort", "reliable"),
                         help="image QoS of driver, relay and node (default: the node's default)")
     parser.add_argument("--relay", action="store_true", help=argparse.SUPPRESS)
+    cli_logging.add_logging_arguments(parser)
     args = parser.parse_args(argv)
+    cli_logging.configure(parser.prog, verbose=args.verbose, quiet=args.quiet)
     if args.relay:
         return relay_main(args.reliability)
     if not args.onnx:
