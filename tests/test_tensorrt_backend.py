@@ -151,7 +151,8 @@ def test_close_releases_everything_inside_the_context_once(tmp_path):
     backend.close()
     assert cuda.contexts[0].closed and cuda.device_memory == {}
     assert cuda.freed_outside_context == 0
-    assert trt.released == [("runtime", True)]           # the runtime went away while the context was current
+    # the execution context, then the runtime went away while the context was current
+    assert trt.released == [("execution context", True), ("runtime", True)]
     with pytest.raises(RuntimeError, match="closed"):
         backend.infer()
 

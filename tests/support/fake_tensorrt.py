@@ -48,6 +48,11 @@ class _FakeContextBase(object):
         self._shapes = dict((t.name, t.shape) for t in engine.tensors)
         self.executions = 0
 
+    def __del__(self):
+        module = getattr(self._engine, "module", None)
+        if module is not None:
+            module.released.append(("execution context", module.context_alive()))
+
     def _run(self, pointers, stream_handle):
         cuda = self._engine.cuda
         assert cuda.active_context() is not None, "TensorRT call outside an active CUDA context"
@@ -105,6 +110,7 @@ class _FakeEngineBase(object):
         self.tensors = list(tensors)
         self.compute = compute
         self.cuda = cuda
+        self.module = None
         self.num_optimization_profiles = 1
 
     def _dtype(self, tensor):
@@ -177,13 +183,16 @@ class FakeTrtModule(object):
 
     BLOB = b"FAKE-TENSORRT-PLAN"
 
-    def __init__(self, engine, version):
+    def __init__(self, engine, version, context_alive=None):
         self.__name__ = "fake_tensorrt"
         self.__version__ = version
         self.engine = engine
         self.plugin_inits = 0
         self.DataType = _enum(type(engine).DTYPES)
         self.released = []
+        # whether a live CUDA context is current on this thread: TensorRT's objects must be destroyed in one
+        self.context_alive = context_alive or (lambda: engine.cuda.active_context() is not None)
+        engine.module = self
         module = self
 
         class Logger(object):
@@ -200,7 +209,7 @@ class FakeTrtModule(object):
                 return module.engine if bytes(data) == module.BLOB else None
 
             def __del__(self):
-                module.released.append(("runtime", module.engine.cuda.active_context() is not None))
+                module.released.append(("runtime", module.context_alive()))
 
         self.Logger = Logger
         self.Runtime = Runtime
@@ -211,15 +220,19 @@ class FakeTrtModule(object):
 
 
 class FakeCudaContext(object):
-    """Mirrors cuda_buffers.CudaContext: activate() push/pop per thread, buffer(), stream(), close()."""
+    """Mirrors cuda_buffers.CudaContext: activate() push/pop per thread, buffer(), stream(), free(),
+    cached(), close_first() and close(); owned by the thread that made it, like a pycuda context."""
 
     def __init__(self, cuda, device_index=0, mapped=None):
         self.cuda = cuda
         self.name = cuda.gpu_name
         self.compute_capability = cuda.compute_capability
         self.mapped = cuda.integrated if mapped is None else bool(mapped)
+        self.thread = threading.current_thread().ident
         self.closed = False
         self.buffers = []
+        self._cache = {}
+        self._dependants = []
 
     def is_integrated(self):
         return self.cuda.integrated
@@ -240,13 +253,29 @@ class FakeCudaContext(object):
         self.buffers.append(buffer)
         return buffer
 
+    def free(self, buffer):
+        with self.activate():
+            buffer.free()
+        self.buffers = [kept for kept in self.buffers if kept is not buffer]
+
+    def cached(self, key, factory):
+        if key not in self._cache:
+            with self.activate():
+                self._cache[key] = factory()
+        return self._cache[key]
+
     def stream(self):
         with self.activate():
             return FakeStream(self.cuda)
 
+    def close_first(self, release):
+        self._dependants.append(release)
+
     def close(self):
         if self.closed:
             return
+        while self._dependants:
+            self._dependants.pop()()
         with self.activate():
             for buffer in self.buffers:
                 buffer.free()
@@ -255,9 +284,13 @@ class FakeCudaContext(object):
 
 
 class FakeBuffer(object):
+    """Host and device arrays apart unless mapped. free() follows pycuda's rule (see FakePycuda): outside
+    its context on a thread that did not make it, the memory is not released (counted in cuda.leaked)."""
+
     def __init__(self, cuda, shape, dtype, mapped):
         assert cuda.active_context() is not None, "allocation outside an active CUDA context"
         self.cuda = cuda
+        self.context = cuda.active_context()
         self.host = np.zeros(shape, dtype)
         self.mapped = mapped
         self.device = self.host if mapped else np.zeros(shape, dtype)
@@ -277,6 +310,9 @@ class FakeBuffer(object):
     def free(self):
         if self.cuda.active_context() is None:
             self.cuda.freed_outside_context += 1
+        if self.cuda.active_context() is not self.context and threading.current_thread().ident != self.context.thread:
+            self.cuda.leaked.append(self.device_ptr)
+            return
         self.cuda.device_memory.pop(self.device_ptr, None)
 
 
@@ -304,6 +340,7 @@ class FakeCuda(object):
         self.stacks = {}
         self.contexts = []
         self.freed_outside_context = 0
+        self.leaked = []
 
     def active_context(self):
         stack = self.stacks.get(threading.current_thread().ident)
@@ -313,3 +350,260 @@ class FakeCuda(object):
         context = FakeCudaContext(self, device_index, mapped)
         self.contexts.append(context)
         return context
+
+
+# --- pycuda ---------------------------------------------------------------------------------------
+
+class FakePycudaLogicError(RuntimeError):
+    """pycuda.driver.LogicError."""
+
+
+class FakeExecError(OSError):
+    """pytools.prefork.ExecError (an OSError): what pycuda.compiler raises when nvcc cannot be run."""
+
+
+class FakePycuda(object):
+    """`pycuda` (driver + compiler) with pycuda's context rules, for the real cuda_buffers code.
+
+    Modelled on inducer/pycuda src/cpp/cuda.hpp: every thread has its own context stack;
+    `make_context` pushes the new context on the thread that made it, which owns it. Freeing an
+    allocation (device memory, page-locked host memory) activates its context: nothing to do when
+    it is current on the calling thread, a push when the calling thread made the context, and
+    otherwise (`scoped_context_activation` throws cannot_activate_out_of_thread_context) a
+    UserWarning "<type> in out-of-thread context could not be cleaned up" while the allocation is
+    marked invalid and its memory stays allocated: a leak. A context stack left non-empty at exit
+    is pycuda's "context stack was not empty upon module cleanup" abort (`exit_problems`).
+    pycuda.compiler runs nvcc (its version, and the preprocessor for sources with #include) on
+    every SourceModule, cached or not: without nvcc it raises pytools' ExecError.
+    """
+
+    TOTAL = 4 << 30
+
+    def __init__(self, integrated=True, nvcc="/usr/local/cuda/bin/nvcc", devices=1, name="NVIDIA Tegra X1",
+                 compute_capability=(5, 3)):
+        import types
+
+        self.integrated, self.nvcc, self.devices = integrated, nvcc, devices
+        self.name, self.compute_capability = name, compute_capability
+        self.stacks = {}
+        self.live = {}          # id(allocation) -> bytes still allocated on the device or pinned
+        self.leaked = []        # type names of allocations freed out of thread (pycuda's warning)
+        self.launches = []
+        self.compiled = []
+        self.pointers = itertools.count(0x7000000, 0x100000)
+        self.memory = {}        # device pointer -> numpy uint8 view of the bytes behind it
+        fake = self
+
+        driver = types.ModuleType("pycuda.driver")
+        driver.LogicError = FakePycudaLogicError
+        driver.CompileError = type("CompileError", (RuntimeError,), {})
+        driver.ctx_flags = type("ctx_flags", (object,), {"MAP_HOST": 8, "SCHED_AUTO": 0})
+        driver.host_alloc_flags = type("host_alloc_flags", (object,), {"DEVICEMAP": 2, "PORTABLE": 1})
+        driver.event_flags = type("event_flags", (object,), {"DISABLE_TIMING": 2})
+        driver.device_attribute = type("device_attribute", (object,), {"INTEGRATED": "INTEGRATED",
+                                                                       "CAN_MAP_HOST_MEMORY": "CAN_MAP"})
+        driver.init = lambda flags=0: None
+        driver.mem_get_info = self.mem_get_info
+
+        class Context(object):
+            def __init__(self, primary=False):
+                self.thread = threading.current_thread().ident
+                self.valid = True
+                self.primary = primary
+
+            def push(self):
+                if not self.valid:
+                    raise FakePycudaLogicError("cannot push dead context")
+                fake._stack().append(self)
+
+            @staticmethod
+            def pop():
+                stack = fake._stack()
+                if not stack:
+                    raise FakePycudaLogicError("cuCtxPopCurrent failed: invalid device context")
+                stack.pop()
+
+            def detach(self):
+                stack = fake._stack()
+                if stack and stack[-1] is self:
+                    stack.pop()
+                self.valid = False
+                # destroying a context releases everything still allocated in it
+                for key in [key for key, (context, _) in fake.live.items() if context is self]:
+                    del fake.live[key]
+
+            @staticmethod
+            def get_current():
+                return fake.current()
+
+        class Device(object):
+            @staticmethod
+            def count():
+                return fake.devices
+
+            def __init__(self, index):
+                if not 0 <= index < fake.devices:
+                    raise FakePycudaLogicError("cuDeviceGet failed: invalid device ordinal")
+
+            def name(self):
+                return fake.name
+
+            def compute_capability(self):
+                return fake.compute_capability
+
+            def get_attribute(self, attribute):
+                return {"INTEGRATED": int(fake.integrated), "CAN_MAP": 1}[attribute]
+
+            def make_context(self, flags=0):
+                context = Context()
+                context.push()
+                return context
+
+            def retain_primary_context(self):
+                return Context(primary=True)
+
+        class _Allocation(object):
+            kind = "device_allocation"
+
+            def _register(self, nbytes):
+                context = fake.current()
+                if context is None:
+                    raise FakePycudaLogicError("cuMemAlloc failed: invalid device context")
+                self.context, self.valid = context, True
+                fake.live[id(self)] = (context, nbytes)
+
+            def free(self):
+                if not self.valid:
+                    raise FakePycudaLogicError("{}::free failed: invalid resource handle".format(self.kind))
+                self.valid = False
+                current = fake.current()
+                if current is not self.context and self.context.valid \
+                        and threading.current_thread().ident != self.context.thread:
+                    import warnings
+                    fake.leaked.append(self.kind)
+                    warnings.warn("{} in out-of-thread context could not be cleaned up".format(self.kind),
+                                  UserWarning)
+                    return
+                fake.live.pop(id(self), None)
+
+        class DeviceAllocation(_Allocation):
+            def __init__(self, nbytes):
+                self._register(nbytes)
+                self.data = np.zeros(nbytes, np.uint8)
+                self.pointer = fake._map(self.data)
+
+            def __int__(self):
+                return self.pointer
+
+            __index__ = __int__
+
+        class PagelockedAllocation(bytearray, _Allocation):
+            kind = "pagelocked_host_allocation"
+
+            def get_device_pointer(self):
+                return self.pointer
+
+        def pagelocked_empty(shape, dtype, order="C", mem_flags=0):
+            dtype = np.dtype(dtype)
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            allocation = PagelockedAllocation(max(1, nbytes))
+            allocation._register(nbytes)
+            array = np.ndarray(shape, dtype, buffer=allocation)
+            allocation.pointer = fake._map(np.ndarray((max(1, nbytes),), np.uint8, buffer=allocation))
+            return array
+
+        def _bytes(target):
+            if isinstance(target, np.ndarray):
+                return target.reshape(-1).view(np.uint8)
+            return fake.memory[int(target)]
+
+        def memcpy(destination, source, stream=None):
+            fake._need_context("cuMemcpy")
+            source = _bytes(source)
+            _bytes(destination)[:source.size] = source
+
+        class Stream(object):
+            def __init__(self, flags=0):
+                fake._need_context("cuStreamCreate")
+                self.handle = next(fake.pointers)
+
+            def synchronize(self):
+                fake._need_context("cuStreamSynchronize")
+
+        class Event(object):
+            def __init__(self, flags=0):
+                fake._need_context("cuEventCreate")
+
+            def record(self, stream=None):
+                return self
+
+            def synchronize(self):
+                return self
+
+        driver.Context, driver.Device, driver.Stream, driver.Event = Context, Device, Stream, Event
+        driver.mem_alloc = DeviceAllocation
+        driver.pagelocked_empty = pagelocked_empty
+        driver.memcpy_htod = driver.memcpy_dtoh = driver.memcpy_htod_async = driver.memcpy_dtoh_async = memcpy
+
+        class Function(object):
+            def __init__(self, name):
+                self.name = name
+
+            def prepare(self, arguments):
+                return self
+
+            def prepared_async_call(self, grid, block, stream, *arguments):
+                fake._need_context("cuLaunchKernel")
+                fake.launches.append(self.name)
+
+        class SourceModule(object):
+            def __init__(self, source, nvcc="nvcc", options=None, keep=False, no_extern_c=False, **kwargs):
+                fake._need_context("cuModuleLoadData")
+                if fake.nvcc is None or (nvcc != fake.nvcc and nvcc != "nvcc") or \
+                        (nvcc == "nvcc" and not fake.nvcc_on_path):
+                    raise FakeExecError("error invoking '{} --version': [Errno 2] No such file or directory: "
+                                        "'{}'".format(nvcc, nvcc))
+                fake.compiled.append(nvcc)
+
+            def get_function(self, name):
+                return Function(name)
+
+        compiler = types.ModuleType("pycuda.compiler")
+        compiler.SourceModule = SourceModule
+        package = types.ModuleType("pycuda")
+        package.driver, package.compiler = driver, compiler
+        self.driver, self.compiler, self.package = driver, compiler, package
+        self.nvcc_on_path = False
+
+    def install(self, monkeypatch):
+        """Make `import pycuda.driver` / `pycuda.compiler` give this fake for the test."""
+        import sys
+        for name, module in (("pycuda", self.package), ("pycuda.driver", self.driver),
+                             ("pycuda.compiler", self.compiler)):
+            monkeypatch.setitem(sys.modules, name, module)
+        return self
+
+    def _stack(self):
+        return self.stacks.setdefault(threading.current_thread().ident, [])
+
+    def current(self):
+        stack = self.stacks.get(threading.current_thread().ident)
+        return stack[-1] if stack else None
+
+    def _need_context(self, call):
+        if self.current() is None:
+            raise FakePycudaLogicError("{} failed: invalid device context".format(call))
+
+    def _map(self, data):
+        pointer = next(self.pointers)
+        self.memory[pointer] = data
+        return pointer
+
+    def mem_get_info(self):
+        """(free, total) bytes as cuMemGetInfo reports them: what is allocated and not freed counts."""
+        return self.TOTAL - sum(nbytes for _, nbytes in self.live.values()), self.TOTAL
+
+    def exit_problems(self):
+        """What pycuda's module cleanup would abort on: threads whose context stack is not empty."""
+        return ["context stack was not empty upon module cleanup (thread {})".format(thread)
+                for thread, stack in self.stacks.items() if stack]

@@ -6,8 +6,15 @@ made. On discrete GPUs a buffer is pinned host memory plus device memory, copied
 asynchronously on one stream.
 
 The context is created on the loading thread and left popped; `activate()` pushes it around
-each use so the ROS executor's threads can share it. `close()` frees every buffer while the
-context is current, then destroys the context, so pycuda finds an empty context stack at exit.
+each use so the ROS executor's threads can share it. Everything made in it is also freed in it
+(`free(buffer)`, `close()`): pycuda frees an allocation by activating its context, which it
+cannot do from another thread than the one that made the context unless that context is
+current there; it then warns "... in out-of-thread context could not be cleaned up" and the
+memory leaks (inducer/pycuda src/cpp/cuda.hpp: scoped_context_activation,
+CUDAPP_CATCH_CLEANUP_ON_DEAD_CONTEXT). `close()` first releases what depends on the context
+(`close_first`: TensorRT's runtime, engine and execution context), then frees every buffer
+while the context is current, then destroys it, so pycuda finds an empty context stack at exit;
+the atexit hook does the same for a context nobody closed.
 
 pycuda is imported inside the functions that need it: importing this module needs only numpy.
 """
@@ -70,6 +77,8 @@ class CudaContext(object):
         self._local = threading.local()
         self._buffers = []
         self._cache = {}
+        self._dependants = []
+        self._closing = False
         self._closed = False
         atexit.register(_close_at_exit, weakref.ref(self))
 
@@ -120,6 +129,18 @@ class CudaContext(object):
         self._buffers.append(allocation)
         return allocation
 
+    def free(self, buffer):
+        """Release one buffer made here (a HostDeviceBuffer, device array or stream) now, inside this
+        context, whichever thread calls: the way to replace a buffer, e.g. when the image size changes."""
+        with self.activate():
+            buffer.free()
+        self._buffers = [kept for kept in self._buffers if kept is not buffer]
+
+    def close_first(self, release):
+        """Call release() at the start of close(), while the context still lives: for objects made in
+        it that must be destroyed in it (TensorRT's execution context, engine, runtime)."""
+        self._dependants.append(release)
+
     def cached(self, key, factory):
         """factory() made once per context and key (compiled kernels); dropped at close."""
         if key not in self._cache:
@@ -129,8 +150,16 @@ class CudaContext(object):
 
     def close(self):
         """Free every buffer made here, then destroy the context. Safe to call twice."""
-        if self._closed:
+        if self._closed or self._closing:
             return
+        self._closing = True
+        try:
+            while self._dependants:
+                self._dependants.pop()()
+        finally:
+            self._free_and_destroy()
+
+    def _free_and_destroy(self):
         self._context.push()
         try:
             self._cache = {}  # unloads the kernel modules while their context is current

@@ -46,6 +46,8 @@ class TensorRTBackend(Backend):
             raise EngineLoadError("engine file not found: {}; build it with `{}`".format(
                 self.path, cache.rebuild_command(self.path)))
         self._context = cuda.CudaContext(device_index)
+        # a backend nobody closed still releases TensorRT's objects before the context goes (atexit)
+        self._context.close_first(self.close)
         try:
             data, sidecar = self._read_engine(trt, check_sidecar)
             with self._context.activate():
