@@ -5,6 +5,7 @@ must go before the context they were made in. This is what the node does: the co
 the main thread, frames of changing sizes arrive on a worker thread.
 """
 import gc
+import logging
 import threading
 import warnings
 import weakref
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 
 from tests.support.fake_tensorrt import FakePycuda, FakeTensor, FakeTrt10Engine, FakeTrt82Engine, FakeTrtModule
-from trt_infer.geometry import ResizeTransform
 from trt_infer.spec import ModelSpec
 
 SPEC = ModelSpec({"name": "seg", "task": "segmentation", "outputs": {"logits": "logits"},
@@ -24,7 +24,10 @@ SIZES = [(48, 64), (30, 40), (48, 64), (61, 97), (30, 40), (61, 97)]
 
 @pytest.fixture(params=[True, False], ids=["mapped", "copies"])
 def pycuda(request, monkeypatch):
+    from trt_infer.cuda import kernels
+
     fake = FakePycuda(integrated=request.param).install(monkeypatch)
+    monkeypatch.setattr(kernels, "find_nvcc", lambda: fake.nvcc, raising=False)
     fake.nvcc_on_path = True
     return fake
 
@@ -95,3 +98,66 @@ def test_the_exit_hook_releases_an_unclosed_backends_tensorrt_objects_first(tmp_
     assert ("runtime", True) in trt.released and ("execution context", True) in trt.released
     assert all(alive for _, alive in trt.released) and context.closed
     assert pycuda.exit_problems() == [] and pycuda.leaked == []
+
+
+# --- nvcc: pycuda compiles the kernels with nvcc, which JetPack puts in /usr/local/cuda/bin -------
+
+def fake_backend(tmp_path):
+    from tests.test_tensorrt_backend import write_engine
+    from trt_infer.backends.tensorrt_backend import TensorRTBackend
+
+    trt = FakeTrtModule(dynamic_engine(FakeTrt10Engine), "10.3.0.30", context_alive=lambda: True)
+    return TensorRTBackend(write_engine(tmp_path, trt), trt_module=trt, check_sidecar=False)
+
+
+@pytest.fixture
+def no_nvcc_anywhere(tmp_path, monkeypatch):
+    from trt_infer.cuda import kernels
+
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    monkeypatch.setattr(kernels, "JETPACK_CUDA_HOME", str(tmp_path / "no-cuda"), raising=False)
+
+
+def test_auto_falls_back_to_the_cpu_with_one_warning_naming_nvcc_and_cuda_home(tmp_path, monkeypatch,
+                                                                               no_nvcc_anywhere, caplog):
+    from trt_infer.pipeline import Pipeline
+
+    FakePycuda(integrated=True, nvcc=None).install(monkeypatch)
+    backend = fake_backend(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        pipeline = Pipeline(SPEC, backend, processing="auto")
+    assert pipeline.processing == "cpu"
+    (record,) = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert record.levelno == logging.WARNING and "nvcc" in record.getMessage() \
+        and "CUDA_HOME" in record.getMessage() and "/usr/local/cuda/bin" in record.getMessage()
+    backend.close()
+
+
+def test_gpu_without_nvcc_is_a_setting_error_naming_nvcc(tmp_path, monkeypatch, no_nvcc_anywhere):
+    from trt_infer.errors import SettingError
+    from trt_infer.pipeline import Pipeline
+
+    FakePycuda(integrated=True, nvcc=None).install(monkeypatch)
+    backend = fake_backend(tmp_path)
+    with pytest.raises(SettingError, match="processing 'gpu' was requested but nvcc .*CUDA_HOME"):
+        Pipeline(SPEC, backend, processing="gpu")
+    backend.close()
+
+
+def test_nvcc_under_cuda_home_is_found_off_the_path(tmp_path, monkeypatch, no_nvcc_anywhere):
+    import os
+
+    from trt_infer.pipeline import Pipeline
+
+    nvcc = tmp_path / "cuda" / "bin" / "nvcc"
+    nvcc.parent.mkdir(parents=True)
+    nvcc.write_text(u"#!/bin/sh\n")
+    os.chmod(str(nvcc), 0o755)
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path / "cuda"))
+    pycuda = FakePycuda(integrated=True, nvcc=str(nvcc)).install(monkeypatch)
+    backend = fake_backend(tmp_path)
+    pipeline = Pipeline(SPEC, backend, processing="auto")
+    assert pipeline.processing == "gpu" and set(pycuda.compiled) == {str(nvcc)}
+    backend.close()
