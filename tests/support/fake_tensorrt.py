@@ -607,3 +607,185 @@ class FakePycuda(object):
         """What pycuda's module cleanup would abort on: threads whose context stack is not empty."""
         return ["context stack was not empty upon module cleanup (thread {})".format(thread)
                 for thread, stack in self.stacks.items() if stack]
+
+
+# --- builder side ---------------------------------------------------------------------------------
+
+class FakeParserError(object):
+    """8.2's ParserError: desc(), node(), code(); no node_name()/node_operator() (added in 10)."""
+
+    def __init__(self, desc, node):
+        self._desc, self._node = desc, node
+
+    def desc(self):
+        return self._desc
+
+    def node(self):
+        return self._node
+
+    def code(self):
+        return type("Code", (object,), {"name": "UNSUPPORTED_NODE"})()
+
+
+class FakeTrtTerminate(BaseException):
+    """std::terminate: on TensorRT 8.2 a Python exception leaving a calibrator callback aborts the process."""
+
+
+def _version_tuple(version):
+    return tuple(int(part) for part in version.split(".")[:2])
+
+
+class FakeTrtBuilder(object):
+    """The builder side of a TensorRT 8.x module (8.2's API), configurable per test.
+
+    version decides how exceptions raised in the INT8 calibrator's Python methods behave, as the
+    trampolines in NVIDIA/TensorRT python/src/infer/pyInt8.cpp do: on release/8.2 `getBatch`,
+    `readCalibrationCache` and `writeCalibrationCache` are noexcept without a try, so the exception
+    ends in std::terminate (FakeTrtTerminate); from release/8.5 they catch it, print
+    "[ERROR] Exception caught in get_batch(): ..." (kept in `stderr`) and return "no batch" / "no
+    cache", so calibration ends early and the build goes on. `create_timing_cache` takes a buffer
+    (8.2: py::buffer, so None is a TypeError); `get_timing_cache().serialize()` gives it back.
+    """
+
+    class NetworkDefinitionCreationFlag(object):
+        EXPLICIT_BATCH = 0
+
+    class BuilderFlag(object):
+        FP16 = "FP16"
+        INT8 = "INT8"
+
+    class IInt8EntropyCalibrator2(object):
+        def __init__(self):
+            pass
+
+    class ILogger(object):
+        def __init__(self):
+            pass
+
+    def __init__(self, fast_fp16=True, fast_int8=False, inputs=(("input", (1, 3, 300, 300)),),
+                 parse_errors=(), fail_with=None, while_building=None, version="8.2.1.8"):
+        self.__name__ = "fake_tensorrt_{}".format("_".join(version.split(".")[:2]))
+        self.__version__ = version
+        self.events = []
+        self.stderr = []
+        self.calibration_batches = 0
+        module = self
+
+        class Network(object):
+            num_inputs = len(inputs)
+
+            def get_input(self, index):
+                name, shape = inputs[index]
+                return type("Tensor", (object,), {"name": name, "shape": shape})()
+
+        class TimingCache(object):
+            def __init__(self, data):
+                self.data = bytes(data)
+
+            def serialize(self):
+                return memoryview(self.data + b"+timings")
+
+        class Config(object):
+            def __init__(self):
+                self.max_workspace_size = 0
+                self.flags = []
+                self.int8_calibrator = None
+                self.profiles = []
+                self.timing_cache = None
+
+            def set_flag(self, flag):
+                self.flags.append(flag)
+
+            def add_optimization_profile(self, profile):
+                self.profiles.append(profile)
+
+            def create_timing_cache(self, serialized_timing_cache):
+                if serialized_timing_cache is None:
+                    raise TypeError("create_timing_cache(): incompatible function arguments (needs a buffer)")
+                return TimingCache(memoryview(serialized_timing_cache))
+
+            def set_timing_cache(self, cache, ignore_mismatch):
+                self.timing_cache = cache
+                return True
+
+            def get_timing_cache(self):
+                return self.timing_cache
+
+        class Profile(object):
+            def __init__(self):
+                self.shapes = {}
+
+            def set_shape(self, name, low, opt, high):
+                self.shapes[name] = (low, opt, high)
+
+        class Builder(object):
+            max_batch_size = 1
+            platform_has_fast_fp16 = fast_fp16
+            platform_has_fast_int8 = fast_int8
+
+            def __init__(self, logger):
+                assert module.events == ["plugins"], "plugins must be initialised before the builder"
+                self.logger = logger
+
+            def create_network(self, flags):
+                module.events.append(("network flags", flags))
+                return Network()
+
+            def create_builder_config(self):
+                module.config = Config()
+                return module.config
+
+            def create_optimization_profile(self):
+                return Profile()
+
+            def build_serialized_network(self, network, config):
+                if while_building is not None:
+                    while_building()
+                if config.int8_calibrator is not None and "INT8" in config.flags:
+                    module._calibrate(config.int8_calibrator, [name for name, _ in inputs])
+                if fail_with is not None:
+                    self.logger.log(type("Severity", (object,), {"name": "ERROR"})(), fail_with)
+                    return None
+                return b"PLAN-8.2:" + ",".join(config.flags).encode()
+
+        class OnnxParser(object):
+            def __init__(self, network, logger):
+                self.num_errors = len(parse_errors)
+
+            def parse_from_file(self, path):
+                module.events.append(("parsed", path))
+                return not parse_errors
+
+            def get_error(self, index):
+                return FakeParserError(*parse_errors[index])
+
+        self.Builder = Builder
+        self.OnnxParser = OnnxParser
+
+    def init_libnvinfer_plugins(self, logger, namespace):
+        self.events.append("plugins")
+
+    def _trampoline(self, method, call, failed):
+        try:
+            return call()
+        except FakeTrtTerminate:
+            raise
+        except BaseException as error:  # noqa: BLE001  pybind11 turns every Python exception into a C++ one
+            if _version_tuple(self.__version__) < (8, 5):
+                raise FakeTrtTerminate("terminate called after throwing an instance of "
+                                       "'pybind11::error_already_set' in {}(): {}".format(method, error))
+            self.stderr.append("[ERROR] Exception caught in {}(): {}".format(method, error))
+            return failed
+
+    def _calibrate(self, calibrator, names):
+        """What the builder does with an IInt8EntropyCalibrator2: the cache, else batches until None."""
+        if self._trampoline("read_calibration_cache", calibrator.read_calibration_cache, None):
+            return
+        while self.calibration_batches < 1000:
+            pointers = self._trampoline("get_batch", lambda: calibrator.get_batch(names), None)
+            if not pointers:
+                break
+            assert len(pointers) == len(names) and all(int(pointer) for pointer in pointers)
+            self.calibration_batches += 1
+        cache = memoryview(b"TRT-8201-EntropyCalibration2\ninput: 3c010a14\n")
+        self._trampoline("write_calibration_cache", lambda: calibrator.write_calibration_cache(cache), None)

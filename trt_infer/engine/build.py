@@ -372,14 +372,14 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
         from trt_infer.engine.calibration import make_calibrator
         calibrator = make_calibrator(trt, spec, calibration_dir, calibration_cache)
         config.int8_calibrator = calibrator
-    _load_timing_cache(config, timing_cache)
-
-    logger.info("building %s from %s with %s %s (%s, workspace %d MiB)%s",
-                engine_path, onnx_path, trt.__name__, tensorrt_api.trt_version(trt), effective, workspace_mib,
-                "" if gpu.get("name") is None else " for {} (SM {})".format(gpu["name"], gpu["compute_capability"]))
-    logger.info("%s", MEMORY_HINT)
-    started = time.time()
     try:
+        _load_timing_cache(config, timing_cache)
+        logger.info("building %s from %s with %s %s (%s, workspace %d MiB)%s",
+                    engine_path, onnx_path, trt.__name__, tensorrt_api.trt_version(trt), effective, workspace_mib,
+                    "" if gpu.get("name") is None else " for {} (SM {})".format(gpu["name"],
+                                                                               gpu["compute_capability"]))
+        logger.info("%s", MEMORY_HINT)
+        started = time.time()
         if tensorrt_api.has_progress_monitor(trt, config):
             config.progress_monitor = _progress_monitor(trt)
             serialized = builder.build_serialized_network(network, config)
@@ -390,7 +390,9 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
         raise BuildError("{}: out of host memory while building; {}".format(onnx_path, MEMORY_HINT))
     finally:
         if calibrator is not None:
-            calibrator.close()
+            calibrator.close()   # pops the CUDA context the calibrator pushed, on every way out
+    if calibrator is not None:
+        calibrator.raise_error()
     del parser  # only now: the network referred to the parser's weights until the build returned
     seconds = time.time() - started
     if serialized is None:
