@@ -178,6 +178,42 @@ def test_dynamic_input_uses_the_profiles_opt_shape_or_the_spec(tmp_path, engine_
     assert backend.infer({"images": np.ones((1, 3, 160, 320), np.float32)})["logits"].sum() == 2 * 3 * 160 * 320
 
 
+TWO_PROFILES = [{"images": ((1, 3, 64, 64), (1, 3, 128, 128), (1, 3, 128, 128))},
+                {"images": ((1, 3, 256, 256), (1, 3, 320, 320), (1, 3, 512, 512))}]
+
+
+def two_profile_backend(tmp_path, engine_class, version, width, integrated=False):
+    from trt_infer.spec import ModelSpec
+
+    cuda = FakeCuda(integrated=integrated)
+    engine = engine_class(dynamic, lambda inputs: {"logits": inputs["images"] * 2}, cuda, profiles=TWO_PROFILES)
+    trt = FakeTrtModule(engine, version)
+    spec = ModelSpec({"name": "seg", "task": "classification", "outputs": {"scores": "logits"},
+                      "input": {"name": "images", "width": width, "height": width, "layout": "NCHW"}})
+    return TensorRTBackend(write_engine(tmp_path, trt), trt_module=trt, cuda=cuda, spec=spec), engine
+
+
+@pytest.mark.parametrize("engine_class, version", GENERATIONS)
+@pytest.mark.parametrize("width, profile", [(96, 0), (320, 1)])
+def test_an_engine_with_several_profiles_selects_the_one_that_fits(tmp_path, engine_class, version, width,
+                                                                   profile):
+    backend, engine = two_profile_backend(tmp_path, engine_class, version, width)
+    assert backend.input_info("images").shape == (1, 3, width, width)
+    assert backend._exec_context.profile == profile
+    if engine_class is FakeTrt82Engine:   # profile k's bindings follow the others'; their names carry the profile
+        assert [t.index for t in backend._tensors] == [2 * profile, 2 * profile + 1]
+        assert engine.get_binding_name(2) == "images [profile 1]"
+        assert [t.name for t in backend._tensors] == ["images", "logits"]
+    outputs = backend.infer({"images": np.ones((1, 3, width, width), np.float32)})
+    assert outputs["logits"].shape == (1, 3, width, width) and outputs["logits"].sum() == 2 * 3 * width * width
+    backend.close()
+
+
+def test_a_shape_no_profile_covers_names_the_profiles(tmp_path):
+    with pytest.raises(ValueError, match=r"refused shape \(1, 3, 200, 200\) for input 'images'"):
+        two_profile_backend(tmp_path, FakeTrt82Engine, "8.2.1.8", 200)
+
+
 def test_a_corrupt_engine_is_a_clear_error_and_leaks_no_context(tmp_path):
     cuda = FakeCuda(integrated=True)
     trt = FakeTrtModule(FakeTrt10Engine(tensors("INT32"), compute, cuda), "10.3.0.30")

@@ -42,18 +42,39 @@ def _resolve(tensors, shapes):
                  else shapes[t.name]) for t in tensors)
 
 
+def _within(shape, profile):
+    low, _, high = profile
+    return len(shape) == len(low) and all(lo <= dim <= hi for dim, lo, hi in zip(shape, low, high))
+
+
 class _FakeContextBase(object):
-    def __init__(self, engine):
+    def __init__(self, engine, profile):
         self._engine = engine
         self._shapes = dict((t.name, t.shape) for t in engine.tensors)
         self.executions = 0
+        self.profile = profile          # -1: none selected yet
 
     def __del__(self):
         module = getattr(self._engine, "module", None)
         if module is not None:
             module.released.append(("execution context", module.context_alive()))
 
+    def set_optimization_profile_async(self, profile_index, stream_handle):
+        # pyCore.cpp (8.2 and later) raises when TensorRT refuses the index
+        if not 0 <= profile_index < self._engine.num_optimization_profiles:
+            raise RuntimeError("Error in set optimization profile async.")
+        self.profile = profile_index
+        return True
+
+    def _set_shape(self, tensor, shape):
+        assert self.profile >= 0, "no optimization profile selected for this execution context"
+        if tensor.profile is not None and not _within(tuple(shape), self._engine.profile_of(tensor, self.profile)):
+            return False
+        self._shapes[tensor.name] = tuple(shape)
+        return True
+
     def _run(self, pointers, stream_handle):
+        assert self.profile >= 0, "no optimization profile selected for this execution context"
         cuda = self._engine.cuda
         assert cuda.active_context() is not None, "TensorRT call outside an active CUDA context"
         arrays = dict((name, cuda.device_memory[int(ptr)]) for name, ptr in pointers.items())
@@ -66,29 +87,50 @@ class _FakeContextBase(object):
 
 
 class FakeTrt82Context(_FakeContextBase):
-    """TensorRT 8.2 IExecutionContext: bindings by index, execute_async_v2."""
+    """TensorRT 8.2 IExecutionContext: bindings by index, execute_async_v2, active_optimization_profile.
+
+    With several optimization profiles the binding indices of profile k are k * n .. k * n + n - 1
+    (n bindings per profile); only the selected profile's may be used and execute_async_v2 reads
+    `bindings[k * n + i]` from a list that covers every profile's bindings."""
+
+    @property
+    def active_optimization_profile(self):
+        return self.profile
+
+    @active_optimization_profile.setter
+    def active_optimization_profile(self, profile_index):   # deprecated in 8.2 for set_optimization_profile_async
+        self.set_optimization_profile_async(profile_index, 0)
+
+    def _tensor(self, index):
+        per_profile = len(self._engine.tensors)
+        if index // per_profile != self.profile:
+            raise AssertionError("binding {} belongs to profile {}, the context uses profile {}".format(
+                index, index // per_profile, self.profile))
+        return self._engine.tensors[index % per_profile]
 
     def set_binding_shape(self, index, shape):
-        self._shapes[self._engine.tensors[index].name] = tuple(shape)
-        return True
+        return self._set_shape(self._tensor(index), shape)
 
     def get_binding_shape(self, index):
-        return _resolve(self._engine.tensors, self._shapes)[self._engine.tensors[index].name]
+        return _resolve(self._engine.tensors, self._shapes)[self._tensor(index).name]
 
     def execute_async_v2(self, bindings, stream_handle):
-        return self._run(dict((t.name, bindings[i]) for i, t in enumerate(self._engine.tensors)), stream_handle)
+        engine = self._engine
+        assert len(bindings) == engine.num_bindings, "execute_async_v2 got {} bindings, the engine has {}".format(
+            len(bindings), engine.num_bindings)
+        offset = self.profile * len(engine.tensors)
+        return self._run(dict((t.name, bindings[offset + i]) for i, t in enumerate(engine.tensors)), stream_handle)
 
 
 class FakeTrt10Context(_FakeContextBase):
     """TensorRT >= 8.5 / 10 IExecutionContext: tensors by name, execute_async_v3."""
 
-    def __init__(self, engine):
-        super(FakeTrt10Context, self).__init__(engine)
+    def __init__(self, engine, profile):
+        super(FakeTrt10Context, self).__init__(engine, profile)
         self._addresses = {}
 
     def set_input_shape(self, name, shape):
-        self._shapes[name] = tuple(shape)
-        return True
+        return self._set_shape(self._engine._by_name(name), shape)
 
     def get_tensor_shape(self, name):
         return _resolve(self._engine.tensors, self._shapes)[name]
@@ -102,57 +144,81 @@ class FakeTrt10Context(_FakeContextBase):
 
 
 class _FakeEngineBase(object):
+    """profiles: one {input name: (min, opt, max)} per optimization profile (default: one, from
+    the tensors' own `profile`). The first execution context gets profile 0, later ones none
+    (NVIDIA/TensorRT include/NvInferRuntime.h, release/8.2: createExecutionContext)."""
+
     DTYPES = ()
 
-    def __init__(self, tensors, compute, cuda=None):
+    def __init__(self, tensors, compute, cuda=None, profiles=None):
         for tensor in tensors:
             assert tensor.dtype in self.DTYPES, "{} has no DataType.{}".format(type(self).__name__, tensor.dtype)
         self.tensors = list(tensors)
         self.compute = compute
         self.cuda = cuda
         self.module = None
-        self.num_optimization_profiles = 1
+        self.profiles = profiles or [dict((t.name, t.profile) for t in self.tensors if t.profile is not None)]
+        self.num_optimization_profiles = len(self.profiles)
+        self.contexts_made = 0
 
     def _dtype(self, tensor):
         return _Member(tensor.dtype)
 
+    def _by_name(self, name):
+        return next(t for t in self.tensors if t.name == name)
+
+    def profile_of(self, tensor, profile):
+        assert 0 <= profile < len(self.profiles), "profile {} does not exist".format(profile)
+        return self.profiles[profile].get(tensor.name, tensor.profile)
+
+    def _next_context_profile(self):
+        self.contexts_made += 1
+        return 0 if self.contexts_made == 1 else -1
+
 
 class FakeTrt82Engine(_FakeEngineBase):
-    """TensorRT 8.2 ICudaEngine: num_bindings, get_binding_*, binding_is_input, get_profile_shape."""
+    """TensorRT 8.2 ICudaEngine: num_bindings, get_binding_*, binding_is_input, get_profile_shape.
+
+    Every optimization profile repeats the bindings: num_bindings = n * profiles and binding
+    k * n + i is tensor i of profile k, named "<name> [profile k]" for k > 0 (NvInferRuntime.h,
+    release/8.2: getBindingName)."""
 
     DTYPES = TRT82_DTYPES
 
     @property
     def num_bindings(self):
-        return len(self.tensors)
+        return len(self.tensors) * self.num_optimization_profiles
+
+    def _at(self, index):
+        assert 0 <= index < self.num_bindings, "binding index {} out of range".format(index)
+        return self.tensors[index % len(self.tensors)]
 
     def get_binding_name(self, index):
-        return self.tensors[index].name
+        profile = index // len(self.tensors)
+        return self._at(index).name + (" [profile {}]".format(profile) if profile else "")
 
     def binding_is_input(self, index):
-        return self.tensors[index].is_input
+        return self._at(index).is_input
 
     def get_binding_shape(self, index):
-        return self.tensors[index].shape
+        return self._at(index).shape
 
     def get_binding_dtype(self, index):
-        return self._dtype(self.tensors[index])
+        return self._dtype(self._at(index))
 
     def get_profile_shape(self, profile, index):
-        assert profile == 0 and isinstance(index, int)
-        return self.tensors[index].profile
+        # the binding must belong to the profile, or lie in 0..n-1 (then corrected to the profile's)
+        assert isinstance(index, int) and (index < len(self.tensors) or index // len(self.tensors) == profile)
+        return self.profile_of(self._at(index), profile)
 
     def create_execution_context(self):
-        return FakeTrt82Context(self)
+        return FakeTrt82Context(self, self._next_context_profile())
 
 
 class FakeTrt10Engine(_FakeEngineBase):
     """TensorRT 10 ICudaEngine: num_io_tensors, get_tensor_*, get_tensor_profile_shape(name, profile)."""
 
     DTYPES = TRT10_DTYPES
-
-    def _by_name(self, name):
-        return next(t for t in self.tensors if t.name == name)
 
     @property
     def num_io_tensors(self):
@@ -171,11 +237,11 @@ class FakeTrt10Engine(_FakeEngineBase):
         return self._dtype(self._by_name(name))
 
     def get_tensor_profile_shape(self, name, profile):
-        assert profile == 0 and isinstance(name, str)
-        return self._by_name(name).profile
+        assert isinstance(name, str)
+        return self.profile_of(self._by_name(name), profile)
 
     def create_execution_context(self):
-        return FakeTrt10Context(self)
+        return FakeTrt10Context(self, self._next_context_profile())
 
 
 class FakeTrtModule(object):
