@@ -149,7 +149,8 @@ def _collecting_logger(trt):
 
 
 def _progress_monitor(trt):
-    """An IProgressMonitor that logs top-level phases (TensorRT >= 8.6/10)."""
+    """An IProgressMonitor that logs top-level phases (TensorRT >= 10.0: the 8.x bindings have none,
+    NVIDIA/TensorRT python/src/infer/pyCore.cpp on release/8.6 vs release/10.0)."""
 
     class PhaseLogger(trt.IProgressMonitor):
         def __init__(self):
@@ -170,7 +171,7 @@ def _progress_monitor(trt):
 
 
 class _Ticker(object):
-    """Elapsed-time lines while TensorRT < 8.6 builds silently (a Nano build takes minutes)."""
+    """Elapsed-time lines while TensorRT < 10 builds silently (a Nano build takes minutes)."""
 
     def __init__(self, interval=None):
         self.interval = TICK_SECONDS if interval is None else interval
