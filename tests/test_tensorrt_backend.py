@@ -111,6 +111,20 @@ def test_buffers_are_allocated_once(tmp_path):
     assert first["boxes"] is second["boxes"] is backend._buffers["boxes"].host
 
 
+def test_on_integrated_gpus_outputs_the_cpu_reads_are_cached_copies_of_the_mapped_pages(tmp_path):
+    backend, _, cuda = make(tmp_path, integrated=True)
+    assert backend.mapped
+    image = backend.input_buffer("image")
+    assert image is cuda.device_memory[backend.device_input("image").device_ptr]   # inputs: plainly mapped
+    image[...] = 1.5
+    outputs = backend.infer()
+    mapped_pages = cuda.device_memory[backend.device_output("boxes").device_ptr]
+    assert not np.shares_memory(outputs["boxes"], mapped_pages)
+    np.testing.assert_array_equal(outputs["boxes"], mapped_pages)
+    assert (outputs["boxes"] == 15.0).all()
+    assert [entry[0] for entry in cuda.stream_log] == ["execute", "sync"]    # no extra copy on the stream
+
+
 def test_int64_data_goes_into_a_tensorrt_8_int32_binding(tmp_path):
     backend, _, _ = make(tmp_path, FakeTrt82Engine, "8.2.1.8")
     assert backend.input_info("ids").dtype == np.int32

@@ -313,9 +313,9 @@ class FakeCudaContext(object):
         finally:
             assert stack.pop() is self
 
-    def buffer(self, shape, dtype, mapped=None):
+    def buffer(self, shape, dtype, mapped=None, cpu_reads=False):
         with self.activate():
-            buffer = FakeBuffer(self.cuda, shape, dtype, self.mapped if mapped is None else mapped)
+            buffer = FakeBuffer(self.cuda, shape, dtype, self.mapped if mapped is None else mapped, cpu_reads)
         self.buffers.append(buffer)
         return buffer
 
@@ -353,13 +353,16 @@ class FakeBuffer(object):
     """Host and device arrays apart unless mapped. free() follows pycuda's rule (see FakePycuda): outside
     its context on a thread that did not make it, the memory is not released (counted in cuda.leaked)."""
 
-    def __init__(self, cuda, shape, dtype, mapped):
+    def __init__(self, cuda, shape, dtype, mapped, cpu_reads=False):
         assert cuda.active_context() is not None, "allocation outside an active CUDA context"
         self.cuda = cuda
         self.context = cuda.active_context()
         self.host = np.zeros(shape, dtype)
         self.mapped = mapped
         self.device = self.host if mapped else np.zeros(shape, dtype)
+        self.cached_copy = bool(mapped and cpu_reads)   # .host a cached copy of the mapped pages
+        if self.cached_copy:
+            self.device = np.zeros(shape, dtype)
         self.device_ptr = next(cuda.pointers)
         cuda.device_memory[self.device_ptr] = self.device
 
@@ -371,6 +374,10 @@ class FakeBuffer(object):
     def download(self, stream):
         if not self.mapped:
             self.cuda.stream_log.append(("dtoh", stream.handle))
+            np.copyto(self.host, self.device)
+
+    def finish_download(self):
+        if self.cached_copy:
             np.copyto(self.host, self.device)
 
     def free(self):

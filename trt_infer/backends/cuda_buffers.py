@@ -115,10 +115,13 @@ class CudaContext(object):
         self._buffers.append(stream)
         return stream
 
-    def buffer(self, shape, dtype, mapped=None):
-        """A HostDeviceBuffer of `shape` and `dtype`, zero-copy when this context maps memory."""
+    def buffer(self, shape, dtype, mapped=None, cpu_reads=False):
+        """A HostDeviceBuffer of `shape` and `dtype`, zero-copy when this context maps memory.
+
+        cpu_reads: the CPU reads what the GPU writes here (an output for CPU post-processing): when
+        mapped, `.host` is then a cached copy made once per `finish_download` (see HostDeviceBuffer)."""
         with self.activate():
-            buffer = HostDeviceBuffer(self, shape, dtype, self.mapped if mapped is None else mapped)
+            buffer = HostDeviceBuffer(self, shape, dtype, self.mapped if mapped is None else mapped, cpu_reads)
         self._buffers.append(buffer)
         return buffer
 
@@ -212,17 +215,28 @@ class HostDeviceBuffer(object):
     mapped: `.host` is mapped pinned memory and `.device_ptr` points at the same pages, so
     upload/download are no-ops. Otherwise they copy asynchronously on the given stream; the
     caller synchronises the stream before reading `.host` after a download.
+
+    cpu_reads (mapped only): the GPU writes the mapped pages and `.host` is an ordinary (cached)
+    array that `finish_download()` fills with one sequential copy once the stream is done. On
+    Jetson the CPU and the GPU share DRAM but the Nano's CPU does not cache pinned memory (no I/O
+    coherency), so post-processing that reads an output many times, out of order (SSD's scores,
+    the anchors' boxes), would read uncached memory at every access; one streaming copy is cheap
+    next to that. Inputs stay plainly mapped: the CPU only writes them, once, in order.
+    trt_infer.bench.mapped measures the three ways on a GPU (docs/benchmarks.md).
     """
 
-    def __init__(self, context, shape, dtype, mapped):
+    def __init__(self, context, shape, dtype, mapped, cpu_reads=False):
         cuda = _driver()
         self.context = context
         self.mapped = bool(mapped)
+        self._pages = None
         flags = cuda.host_alloc_flags.DEVICEMAP if self.mapped else 0
         self.host = cuda.pagelocked_empty(tuple(shape), np.dtype(dtype), mem_flags=flags)
         if self.mapped:
             self._device = None
             self.device_ptr = int(self.host.base.get_device_pointer())
+            if cpu_reads:
+                self._pages, self.host = self.host, np.empty(self.host.shape, self.host.dtype)
         else:
             self._device = cuda.mem_alloc(max(1, self.host.nbytes))
             self.device_ptr = int(self._device)
@@ -253,14 +267,20 @@ class HostDeviceBuffer(object):
             with self.context.activate():
                 _driver().memcpy_dtoh_async(self.host, self._device, stream.cuda_stream)
 
+    def finish_download(self):
+        """After the stream is synchronised: copy mapped pages the CPU reads into `.host` (no-op otherwise)."""
+        if self._pages is not None:
+            np.copyto(self.host, self._pages)
+
     def free(self):
         """Release the memory; called by CudaContext.close() while the context is current."""
         if self._device is not None:
             self._device.free()
             self._device = None
-        if self.host is not None:
-            self.host.base.free()
-            self.host = None
+        pinned = self._pages if self._pages is not None else self.host
+        if pinned is not None:
+            pinned.base.free()
+            self.host = self._pages = None
 
     def __repr__(self):
         if self.host is None:

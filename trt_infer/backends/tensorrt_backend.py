@@ -2,7 +2,9 @@
 
 The engine's I/O buffers are allocated once at load: mapped pinned host memory on integrated
 GPUs (Jetson: CPU and GPU share DRAM, so the pre-processor writes straight into memory the GPU
-reads), pinned host memory plus async copies on one stream on discrete GPUs. One CUDA context is
+reads; outputs the CPU reads are copied once into cached memory after each call, see
+cuda_buffers.HostDeviceBuffer's cpu_reads), pinned host memory plus async copies on one stream
+on discrete GPUs. One CUDA context is
 made at load and pushed/popped around every call, so any thread may call `infer`; calls are
 serialised because they share the buffers. API differences live in tensorrt_api.
 """
@@ -108,7 +110,7 @@ class TensorRTBackend(Backend):
                 raise EngineLoadError("{}: output {!r} has a data-dependent shape {}; trt_infer needs fixed-size "
                                       "outputs (use EfficientNMS_TRT or runtime NMS instead of TensorRT's NMS "
                                       "layer)".format(self.path, tensor.name, shape))
-            self._buffers[tensor.name] = self._context.buffer(shape, tensor.dtype)
+            self._buffers[tensor.name] = self._context.buffer(shape, tensor.dtype, cpu_reads=not tensor.is_input)
         self.inputs = [self._info(tensor) for tensor in self._tensors if tensor.is_input]
         self.outputs = [self._info(tensor) for tensor in self._tensors if not tensor.is_input]
         self._device_ptrs = dict((name, buffer.device_ptr) for name, buffer in self._buffers.items())
@@ -186,6 +188,9 @@ class TensorRTBackend(Backend):
                     if info.name not in kept:
                         self._buffers[info.name].download(self._stream)
                 self._stream.synchronize()
+            for info in self.outputs:
+                if info.name not in kept:
+                    self._buffers[info.name].finish_download()
             return dict((info.name, self._buffers[info.name] if info.name in kept else self._buffers[info.name].host)
                         for info in self.outputs)
 
