@@ -613,6 +613,12 @@ class FakePycuda(object):
             def synchronize(self):
                 return self
 
+        def memset_d32_async(destination, value, count, stream=None):
+            fake._need_context("cuMemsetD32Async")
+            fake.memory[int(destination)].view(np.uint32)[:count] = value
+
+        driver.memset_d32 = driver.memset_d32_async = memset_d32_async
+        driver.get_driver_version = lambda: 12080
         driver.Context, driver.Device, driver.Stream, driver.Event = Context, Device, Stream, Event
         driver.mem_alloc = DeviceAllocation
         driver.pagelocked_empty = pagelocked_empty
@@ -645,6 +651,7 @@ class FakePycuda(object):
         compiler.SourceModule = SourceModule
         package = types.ModuleType("pycuda")
         package.driver, package.compiler = driver, compiler
+        package.VERSION_TEXT = "fake"
         self.driver, self.compiler, self.package = driver, compiler, package
         self.nvcc_on_path = False
 

@@ -86,7 +86,7 @@ def machine(context):
                                 pycuda=pycuda.VERSION_TEXT)
 
 
-def run(out_dir, repeats):
+def run(out_dir, repeats, argv=None):
     from trt_infer.backends.cuda_buffers import CudaContext
 
     context = CudaContext(0, mapped=True)
@@ -102,7 +102,7 @@ def run(out_dir, repeats):
     finally:
         context.close()
     result = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "command": "python -m trt_infer.bench.mapped " + " ".join(sys.argv[1:]),
+              "command": "python -m trt_infer.bench.mapped " + " ".join(sys.argv[1:] if argv is None else argv),
               "machine": info, "repeats": repeats, "rows": rows}
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "mapped.json"), "w") as handle:
@@ -134,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="folder for mapped.json and mapped.md")
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args(argv)
-    run(args.out, args.repeats)
+    run(args.out, args.repeats, argv)
 
 
 if __name__ == "__main__":
