@@ -2,8 +2,8 @@
 made on one thread (the node's start), frames of changing sizes are processed on another (the
 worker), many times. Device memory (cuMemGetInfo) must not grow and pycuda must not warn: a buffer
 freed outside its context on the worker thread leaks with "... in out-of-thread context could not
-be cleaned up" (inducer/pycuda src/cpp/cuda.hpp). tests/test_cuda_threads.py proves the same on
-FakePycuda where no GPU is present; this runs only where pycuda and a GPU are (marked gpu).
+be cleaned up" (inducer/pycuda src/cpp/cuda.hpp). The gpu-marked test runs only where pycuda and a
+GPU are; the same check also runs on FakePycuda everywhere else.
 """
 import threading
 import warnings
@@ -59,10 +59,8 @@ def device_free(context):
         return cuda.mem_get_info()[0]
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("mapped", [False, True], ids=["copies", "mapped"])
-def test_frames_of_changing_sizes_on_a_worker_thread_leak_nothing(capfd, mapped):
-    require_gpu()
+def check_frames_on_a_worker_thread(mapped):
+    """The node's threading with the real CUDA layer: returns nothing, fails on a leak or a warning."""
     from tests.test_pipeline_gpu import segmenter_spec
     from trt_infer.backends.cuda_buffers import CudaContext
     from trt_infer.cuda.segmentation import GpuSegmentation
@@ -101,5 +99,25 @@ def test_frames_of_changing_sizes_on_a_worker_thread_leak_nothing(capfd, mapped)
     assert not leaks, "{} pycuda warnings, the first: {}".format(len(leaks), leaks[0])
     assert free[0] - free[1] < SLACK, "device memory grew by {} bytes over {} rounds".format(free[0] - free[1],
                                                                                             ROUNDS - 2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mapped", [False, True], ids=["copies", "mapped"])
+def test_frames_of_changing_sizes_on_a_worker_thread_leak_nothing(capfd, mapped):
+    require_gpu()
+    check_frames_on_a_worker_thread(mapped)
     err = capfd.readouterr().err
     assert "PyCUDA WARNING" not in err and "could not be cleaned up" not in err, err
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["copies", "mapped"])
+def test_the_same_check_on_fake_pycuda(monkeypatch, mapped):
+    """Where no GPU is: the check itself runs, on FakePycuda's rules (it failed on the unfixed stages)."""
+    from tests.support.fake_tensorrt import FakePycuda
+    from trt_infer.cuda import kernels
+
+    fake = FakePycuda(integrated=mapped).install(monkeypatch)
+    fake.nvcc_on_path = True
+    monkeypatch.setattr(kernels, "find_nvcc", lambda: "nvcc")
+    check_frames_on_a_worker_thread(mapped)
+    assert fake.leaked == [] and fake.exit_problems() == [] and len(fake.launches) == ROUNDS * len(SIZES) * 3
