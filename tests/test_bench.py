@@ -157,3 +157,20 @@ def test_the_mapped_benchmark_table_names_the_machine_and_every_way():
     table = mapped.report(result)
     assert "NVIDIA H200 (sm 9.0, discrete)" in table and "medians of 5 runs" in table
     assert "| SSD scores 1917x91 | 697788 | 0.1000 | 0.2000 | 0.2000 | 0.4000 | 0.3000 | 0.6000 |" in table
+
+
+def test_the_mapped_benchmark_runs_on_fake_pycuda(tmp_path, monkeypatch, capsys):
+    """The benchmark's own logic (every way reads what the GPU wrote) on FakePycuda; no figures from it."""
+    from tests.support.fake_tensorrt import FakePycuda
+    from trt_infer.bench import mapped
+
+    fake = FakePycuda(integrated=False).install(monkeypatch)
+    monkeypatch.setattr(mapped, "OUTPUTS", (("small", 64), ("SSD scores 1917x91", 1917 * 91)))
+    mapped.main(["--out", str(tmp_path), "--repeats", "2"])
+    with open(str(tmp_path / "mapped.json")) as handle:
+        result = json.load(handle)
+    assert [row["output"] for row in result["rows"]] == ["small", "SSD scores 1917x91"]
+    assert all(row[way + "_total_ms"] >= row[way + "_read_ms"] > 0 for row in result["rows"] for way in mapped.WAYS)
+    assert result["machine"]["gpu"] == "NVIDIA Tegra X1" and "machine: " in capsys.readouterr().out
+    assert (tmp_path / "mapped.md").read_text().startswith("# Reading an output on the CPU")
+    assert fake.leaked == [] and fake.live == {} and fake.exit_problems() == []
