@@ -109,8 +109,16 @@ for _op in ("QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinear
     _UNSUPPORTED_TRT82[_op] = ("export the float model; quantized TFLite/ONNX ops are not imported "
                                "(TensorRT quantizes through calibration or QuantizeLinear/DequantizeLinear)")
 
-_ADDED_BY_TRT86 = ("NonZero", "Mod", "OneHot", "IsInf", "RoiAlign", "GridSample")
-_UNSUPPORTED_TRT86 = dict((op, why) for op, why in _UNSUPPORTED_TRT82.items() if op not in _ADDED_BY_TRT86)
+# What TensorRT's ONNX importer added after 8.2, per onnx/onnx-tensorrt docs/operators.md at the GA tags
+# release/8.5-GA, 8.6-GA and 10.0-GA. The trt8.6 profile covers 8.5 too: an op only 8.6 imports stays a finding.
+_ADDED_BY_TRT85 = ("NonZero", "RoiAlign", "GridSample", "Shrink", "Xor")
+_ADDED_BY_TRT86 = ("IsInf", "Mod", "OneHot")
+_ADDED_BY_TRT10 = ("Hardmax",)
+_ONLY_FROM_TRT86 = " (TensorRT 8.6 imports it, 8.5 does not: this profile covers both)"
+_UNSUPPORTED_TRT86 = dict((op, why + (_ONLY_FROM_TRT86 if op in _ADDED_BY_TRT86 else ""))
+                          for op, why in _UNSUPPORTED_TRT82.items() if op not in _ADDED_BY_TRT85)
+_UNSUPPORTED_TRT10 = dict((op, why) for op, why in _UNSUPPORTED_TRT82.items()
+                          if op not in _ADDED_BY_TRT85 + _ADDED_BY_TRT86 + _ADDED_BY_TRT10)
 
 _CONSTANT_INPUTS_TRT82 = {
     "Conv": {1: "weights", 2: "bias"},
@@ -172,7 +180,7 @@ PROFILES = {
         tensorrt=("10.0", "10.99"), sm=None, max_opset=20, min_opset=9, export_opset=17,
         precisions=("fp32", "fp16", "int8"), no_int8_reason=None, default_workspace_mib=2048,
         io_dtypes=_DTYPES_TRT10, cast_rejected_dtypes=(),
-        unsupported_ops=_UNSUPPORTED_TRT86, experimental_ops={},
+        unsupported_ops=_UNSUPPORTED_TRT10, experimental_ops={},
         initializer_inputs=_CONSTANT_INPUTS_TRT10,
         resize_modes=("nearest", "linear", "cubic"), resize_rejected_coordinate_modes=("tf_crop_and_resize",),
         reshape_allowzero_required=False, static_shapes_required=False,

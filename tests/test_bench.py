@@ -123,7 +123,7 @@ def test_the_runtime_does_not_import_the_benchmarks(code):
 
 
 @pytest.mark.parametrize("module", ["trt_infer.bench", "trt_infer.bench.cpu", "trt_infer.bench.gpu",
-                                    "trt_infer.bench.node", "trt_infer.bench.machine"])
+                                    "trt_infer.bench.node", "trt_infer.bench.machine", "trt_infer.bench.mapped"])
 def test_the_benchmarks_import_without_ros_or_cuda(module):
     modules = loaded_modules("import " + module)
     assert module in modules
@@ -132,6 +132,7 @@ def test_the_benchmarks_import_without_ros_or_cuda(module):
 
 @pytest.mark.parametrize("module, words", [
     ("trt_infer.bench.gpu", ["--out", "--repeats", "--report", "--verbose", "--quiet"]),
+    ("trt_infer.bench.mapped", ["--out", "--repeats", "--verbose", "--quiet"]),
     ("trt_infer.bench.node", ["--onnx", "--config", "--out", "--rate", "--seconds", "--reliability", "--verbose",
                               "--quiet"]),
     ("trt_infer.bench", ["--iterations", "--out", "--verbose", "--quiet"]),
@@ -142,3 +143,35 @@ def test_benchmark_help(module, words):
     assert result.returncode == 0, result.stderr
     for word in words:
         assert word in result.stdout
+
+
+def test_the_mapped_benchmark_table_names_the_machine_and_every_way():
+    from trt_infer.bench import mapped
+
+    row = {"output": "SSD scores 1917x91", "bytes": 697788}
+    for index, way in enumerate(mapped.WAYS):
+        row.update({way + "_read_ms": 0.1 * (index + 1), way + "_total_ms": 0.2 * (index + 1)})
+    result = {"date": "2026-12-03T14:00:00", "command": "python -m trt_infer.bench.mapped --out x", "repeats": 5,
+              "machine": {"gpu": "NVIDIA H200", "compute_capability": "9.0", "integrated": False, "cores": 16,
+                          "cpu": "Xeon", "python": "3.12.3", "pycuda": "2025.1"},
+              "rows": [row]}
+    table = mapped.report(result)
+    assert "NVIDIA H200 (sm 9.0, discrete)" in table and "medians of 5 runs" in table
+    assert "| SSD scores 1917x91 | 697788 | 0.1000 | 0.2000 | 0.2000 | 0.4000 | 0.3000 | 0.6000 |" in table
+
+
+def test_the_mapped_benchmark_runs_on_fake_pycuda(tmp_path, monkeypatch, capsys):
+    """The benchmark's own logic (every way reads what the GPU wrote) on FakePycuda; no figures from it."""
+    from tests.support.fake_tensorrt import FakePycuda
+    from trt_infer.bench import mapped
+
+    fake = FakePycuda(integrated=False).install(monkeypatch)
+    monkeypatch.setattr(mapped, "OUTPUTS", (("small", 64), ("SSD scores 1917x91", 1917 * 91)))
+    mapped.main(["--out", str(tmp_path), "--repeats", "2"])
+    with open(str(tmp_path / "mapped.json")) as handle:
+        result = json.load(handle)
+    assert [row["output"] for row in result["rows"]] == ["small", "SSD scores 1917x91"]
+    assert all(row[way + "_total_ms"] >= row[way + "_read_ms"] > 0 for row in result["rows"] for way in mapped.WAYS)
+    assert result["machine"]["gpu"] == "NVIDIA Tegra X1" and "machine: " in capsys.readouterr().out
+    assert (tmp_path / "mapped.md").read_text().startswith("# Reading an output on the CPU")
+    assert fake.leaked == [] and fake.live == {} and fake.exit_problems() == []

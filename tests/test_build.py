@@ -1,9 +1,11 @@
 """trt_infer.engine.build's TensorRT 8.2 path and its decisions, runnable under Python 3.6 without TensorRT.
 
-FakeTrt82Builder stands in for the tensorrt 8.2 module's builder side (what JetPack 4 has: the
-EXPLICIT_BATCH flag, max_workspace_size, no progress monitor, parser errors without node names).
-It proves which branch build.py takes on 8.2, not TensorRT; the real builds are in
-tests/test_build_rtx.py (TensorRT-RTX) and run on real TensorRT where it imports.
+FakeTrt82Builder (tests/support/fake_tensorrt.FakeTrtBuilder) stands in for the tensorrt 8.2
+module's builder side (what JetPack 4 has: the EXPLICIT_BATCH flag, max_workspace_size, no
+progress monitor, parser errors without node names, create_timing_cache taking a buffer, and
+calibrator callbacks whose exceptions abort 8.2 and are swallowed from 8.5). It proves which
+branch build.py takes on 8.2, not TensorRT; the real builds are in tests/test_build_rtx.py
+(TensorRT-RTX) and run on real TensorRT where it imports.
 """
 import argparse
 import logging
@@ -13,125 +15,13 @@ import threading
 import numpy as np
 import pytest
 
+from tests.support.fake_tensorrt import FakePycuda, FakeTrtBuilder, FakeTrtTerminate
 from trt_infer.engine import build, calibration
 from trt_infer.engine import cache as engine_cache
 
+FakeTrt82Builder = FakeTrtBuilder
 NANO = {"name": "NVIDIA Tegra X1", "compute_capability": "5.3"}
 XAVIER = {"name": "Xavier", "compute_capability": "7.2"}
-
-
-class FakeParserError(object):
-    """8.2's ParserError: desc(), node(), code(); no node_name()/node_operator() (added in 10)."""
-
-    def __init__(self, desc, node):
-        self._desc, self._node = desc, node
-
-    def desc(self):
-        return self._desc
-
-    def node(self):
-        return self._node
-
-    def code(self):
-        return type("Code", (object,), {"name": "UNSUPPORTED_NODE"})()
-
-
-class FakeTrt82Builder(object):
-    """The builder side of a TensorRT 8.2 module, configurable per test."""
-
-    class NetworkDefinitionCreationFlag(object):
-        EXPLICIT_BATCH = 0
-
-    class BuilderFlag(object):
-        FP16 = "FP16"
-        INT8 = "INT8"
-
-    class IInt8EntropyCalibrator2(object):
-        def __init__(self):
-            pass
-
-    class ILogger(object):
-        def __init__(self):
-            pass
-
-    def __init__(self, fast_fp16=True, fast_int8=False, inputs=(("input", (1, 3, 300, 300)),),
-                 parse_errors=(), fail_with=None, while_building=None):
-        self.__name__ = "fake_tensorrt_8_2"
-        self.__version__ = "8.2.1.8"
-        self.events = []
-        module = self
-
-        class Network(object):
-            num_inputs = len(inputs)
-
-            def get_input(self, index):
-                name, shape = inputs[index]
-                return type("Tensor", (object,), {"name": name, "shape": shape})()
-
-        class Config(object):
-            def __init__(self):
-                self.max_workspace_size = 0
-                self.flags = []
-                self.int8_calibrator = None
-                self.profiles = []
-
-            def set_flag(self, flag):
-                self.flags.append(flag)
-
-            def add_optimization_profile(self, profile):
-                self.profiles.append(profile)
-
-        class Profile(object):
-            def __init__(self):
-                self.shapes = {}
-
-            def set_shape(self, name, low, opt, high):
-                self.shapes[name] = (low, opt, high)
-
-        class Builder(object):
-            max_batch_size = 1
-            platform_has_fast_fp16 = fast_fp16
-            platform_has_fast_int8 = fast_int8
-
-            def __init__(self, logger):
-                assert module.events == ["plugins"], "plugins must be initialised before the builder"
-                self.logger = logger
-
-            def create_network(self, flags):
-                module.events.append(("network flags", flags))
-                return Network()
-
-            def create_builder_config(self):
-                module.config = Config()
-                return module.config
-
-            def create_optimization_profile(self):
-                return Profile()
-
-            def build_serialized_network(self, network, config):
-                if while_building is not None:
-                    while_building()
-                if fail_with is not None:
-                    self.logger.log(type("Severity", (object,), {"name": "ERROR"})(), fail_with)
-                    return None
-                return b"PLAN-8.2:" + ",".join(config.flags).encode()
-
-        class OnnxParser(object):
-            def __init__(self, network, logger):
-                self.num_errors = len(parse_errors)
-
-            def parse_from_file(self, path):
-                module.events.append(("parsed", path))
-                return not parse_errors
-
-            def get_error(self, index):
-                return FakeParserError(*parse_errors[index])
-
-        self.Builder = Builder
-        self.OnnxParser = OnnxParser
-
-    def init_libnvinfer_plugins(self, logger, namespace):
-        self.events.append("plugins")
 
 
 @pytest.fixture
@@ -380,3 +270,74 @@ def test_calibration_without_images_or_cache_says_what_to_give(tmp_path):
         calibration.make_calibrator(FakeTrt82Builder, None, str(tmp_path), None)
     with pytest.raises(calibration.CalibrationError, match="no images"):
         calibration.list_images(str(tmp_path))
+
+
+# --- INT8 calibration inside the build: errors, the CUDA context, the timing cache on 8.2 ---
+
+def calibration_setup(tmp_path, bad_image=None):
+    cv2 = pytest.importorskip("cv2", reason="needs OpenCV to read calibration images")
+    from trt_infer.spec import ModelSpec
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(4):
+        cv2.imwrite(str(folder / "{}.png".format(index)), np.full((24, 32, 3), 40 * index, np.uint8))
+    if bad_image is not None:
+        (folder / bad_image).write_bytes(b"not a png")
+    spec = ModelSpec({"name": "m", "task": "classification", "outputs": {"scores": "prob"},
+                      "input": {"name": "input", "width": 32, "height": 24, "layout": "NCHW"}})
+    return spec, str(folder)
+
+
+@pytest.mark.parametrize("version", ["8.2.1.8", "8.5.2.2", "8.6.1.6"])
+def test_a_failing_calibration_batch_is_a_calibration_error_after_the_build(onnx_file, tmp_path, monkeypatch,
+                                                                            version):
+    pycuda = FakePycuda(integrated=False).install(monkeypatch)
+    spec, folder = calibration_setup(tmp_path, bad_image="1_broken.png")   # the third of five images
+    trt = FakeTrtBuilder(fast_int8=True, version=version, inputs=(("input", (1, 3, 24, 32)),))
+    engine = str(tmp_path / "m.engine")
+    try:
+        with pytest.raises(calibration.CalibrationError, match=r"1_broken.png: OpenCV cannot read this image"):
+            build.build_engine(onnx_file, engine, precision="int8", trt_module=trt, gpu=XAVIER, spec=spec,
+                               calibration_dir=folder, calibration_cache=str(tmp_path / "calib.cache"))
+    except FakeTrtTerminate as abort:   # 8.2 would have aborted the process here
+        pytest.fail("the calibrator let an exception reach TensorRT {}: {}".format(version, abort))
+    assert trt.stderr == [] and trt.calibration_batches == 2      # nothing escaped; stopped at the bad image
+    assert not os.path.exists(engine) and not os.path.exists(str(tmp_path / "calib.cache"))
+    assert pycuda.exit_problems() == [] and pycuda.live == {}
+
+
+def test_an_error_before_the_build_leaves_no_cuda_context_pushed(onnx_file, tmp_path, monkeypatch):
+    pycuda = FakePycuda(integrated=False).install(monkeypatch)
+    spec, folder = calibration_setup(tmp_path)
+
+    def unreadable(config, path):
+        raise IOError("{}: Permission denied".format(path))
+
+    monkeypatch.setattr(build, "_load_timing_cache", unreadable)
+    with pytest.raises(IOError, match="Permission denied"):
+        build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8", gpu=XAVIER, spec=spec,
+                           trt_module=FakeTrtBuilder(fast_int8=True), calibration_dir=folder,
+                           timing_cache=str(tmp_path / "timing.cache"))
+    assert pycuda.exit_problems() == []
+
+
+def test_int8_calibration_runs_every_batch_in_the_primary_context(onnx_file, tmp_path, monkeypatch):
+    pycuda = FakePycuda(integrated=False).install(monkeypatch)
+    spec, folder = calibration_setup(tmp_path)
+    trt = FakeTrtBuilder(fast_int8=True, inputs=(("input", (1, 3, 24, 32)),))
+    build.build_engine(onnx_file, str(tmp_path / "m.engine"), precision="int8", trt_module=trt, gpu=XAVIER,
+                       spec=spec, calibration_dir=folder, calibration_cache=str(tmp_path / "calib.cache"))
+    assert trt.calibration_batches == 4 and trt.stderr == []
+    assert (tmp_path / "calib.cache").read_bytes().startswith(b"TRT-8201-EntropyCalibration2")
+    assert pycuda.exit_problems() == [] and pycuda.live == {} and pycuda.leaked == []
+
+
+def test_the_timing_cache_is_read_and_written_through_8_2s_create_timing_cache(onnx_file, tmp_path):
+    timing = tmp_path / "timing.cache"
+    trt = FakeTrt82Builder()
+    build.build_engine(onnx_file, str(tmp_path / "a.engine"), trt_module=trt, gpu=NANO, timing_cache=str(timing))
+    assert timing.read_bytes() == b"+timings"                  # a new cache starts from an empty buffer
+    trt = FakeTrt82Builder()
+    build.build_engine(onnx_file, str(tmp_path / "b.engine"), trt_module=trt, gpu=NANO, timing_cache=str(timing))
+    assert timing.read_bytes() == b"+timings+timings" and trt.config.timing_cache.data == b"+timings"

@@ -230,3 +230,18 @@ def test_preprocessing_stays_when_the_spec_feeds_raw_pixels(detector):
     fixed, reports = run_fixes(detector, NANO, spec=_spec_input("image", 1.0, [0.0] * 3, [1.0] * 3),
                                passes=["strip_preprocessing"])
     assert reports == [] and op_types(fixed) == op_types(detector)
+
+
+@pytest.mark.parametrize("keep", [20, 10000])
+def test_batched_nms_outputs_and_keep_top_k_follow_the_plugins_source(detector, keep):
+    # NVIDIA/TensorRT plugin/batchedNMSPlugin (release/8.2): BatchedNMS_TRT's num_detections has no
+    # per-image dimension (getOutputDimensions gives nbDims 0), so [B]; its README: keepTopK <= topK.
+    target = copy.copy(NANO)
+    target.nms_plugin = "BatchedNMS_TRT"
+    fixed, _ = run_fixes(detector, target, spec=_Spec(0.3, 0.5, keep), nms="plugin")
+    attrs = _attrs(_plugin_node(fixed))
+    assert attrs["keepTopK"] <= attrs["topK"] and attrs["keepTopK"] == min(keep, attrs["topK"])
+    kept = attrs["keepTopK"]
+    outputs = {output.name: output.type.tensor_type for output in fixed.graph.output}
+    assert [[dim.dim_value for dim in outputs[name].shape.dim] for name in OUTPUTS] == [[1], [1, kept, 4],
+                                                                                         [1, kept], [1, kept]]

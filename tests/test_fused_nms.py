@@ -53,6 +53,14 @@ def test_only_the_first_num_detections_rows_are_used(task, class_dtype):
     np.testing.assert_allclose(detections.boxes, [[64, 96, 320, 288], [320, 240, 640, 480]], atol=1e-3)
 
 
+def test_batched_nms_num_detections_without_a_per_image_dimension():
+    # BatchedNMS_TRT writes num_detections [B] (BatchedNMSDynamic_TRT and EfficientNMS_TRT [B, 1])
+    outputs = plugin_outputs([[0.1, 0.2, 0.5, 0.6]], [0.9], [2], class_dtype=np.float32)
+    outputs["num_dets"] = outputs["num_dets"].reshape(1)
+    detections = FusedNMSPostprocessor(spec("batched_nms"))(outputs, ResizeTransform(640, 480, 320, 320)).detections
+    assert detections.class_ids.tolist() == [2]
+
+
 def test_yxyx_pixel_boxes_through_a_letterbox_with_class_offset():
     post = FusedNMSPostprocessor(spec(section={"box_order": "yxyx", "normalized": False, "class_offset": 1},
                                       resize="letterbox"))

@@ -46,6 +46,24 @@ def test_later_targets_accept_what_tensorrt_added_since_8_2():
     assert "ReduceMean" in trt10.initializer_inputs and "Conv" not in trt10.initializer_inputs
 
 
+# onnx/onnx-tensorrt docs/operators.md per GA tag (release/8.2-GA, 8.5-GA, 8.6-GA, 10.0-GA): Y/N per op.
+# trt8.6 covers TensorRT 8.5 too, so an op counts as supported there only when 8.5 imports it.
+OPERATORS_MD = {
+    "Shrink": ("N", "Y", "Y", "Y"), "Xor": ("N", "Y", "Y", "Y"), "NonZero": ("N", "Y", "Y", "Y"),
+    "RoiAlign": ("N", "Y", "Y", "Y"), "GridSample": ("N", "Y", "Y", "Y"), "IsInf": ("N", "N", "Y", "Y"),
+    "Mod": ("N", "N", "Y", "Y"), "OneHot": ("N", "N", "Y", "Y"), "Hardmax": ("N", "N", "N", "Y"),
+    "Compress": ("N", "N", "N", "N"), "Unique": ("N", "N", "N", "N"), "MaxUnpool": ("N", "N", "N", "N"),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPERATORS_MD))
+def test_unsupported_ops_follow_onnx_tensorrt_operators_md(op):
+    nano8_2, trt8_5, trt8_6, trt10_0 = OPERATORS_MD[op]
+    expected = {"jetson-nano": nano8_2 == "N", "trt8.6": "N" in (trt8_5, trt8_6), "trt10": trt10_0 == "N"}
+    found = dict((name, op in targets.get_target(name).unsupported_ops) for name in expected)
+    assert found == expected
+
+
 @pytest.mark.parametrize("version,expected", [("8.0.1.6", "jetson-nano"), ("8.2.1.8", "jetson-nano"),
                                               ("8.5.2", "trt8.6"), ("8.6.1", "trt8.6"), ("10.3.0", "trt10")])
 def test_detected_tensorrt_version_selects_the_profile(version, expected):

@@ -171,3 +171,30 @@ def test_import_tensorrt_names_the_module_and_the_override(monkeypatch):
     with pytest.raises(ImportError, match="no_such_tensorrt_module.*TRT_INFER_TENSORRT_MODULE"):
         tensorrt_api.import_tensorrt()
     assert tensorrt_api.import_tensorrt("numpy") is np      # an explicit name wins over the environment
+
+
+def test_the_8_2_layout_of_several_profiles_and_the_choice_between_them():
+    profiles = [{"images": ((1, 3, 64, 64), (1, 3, 128, 128), (1, 3, 128, 128))},
+                {"images": ((1, 3, 256, 256), (1, 3, 320, 320), (1, 3, 512, 512))}]
+    engine = FakeTrt82Engine(dynamic_tensors(), compute, profiles=profiles)
+    assert engine.num_bindings == 4 and engine.get_binding_name(3) == "logits [profile 1]"
+    second = tensorrt_api.io_tensors(engine, profile=1)
+    assert [(t.name, t.index) for t in second] == [("images", 2), ("logits", 3)]
+    assert tensorrt_api.profile_shapes(engine, second[0], 1)[2] == (1, 3, 512, 512)
+    assert tensorrt_api.choose_profile(engine, {"images": (1, 3, 100, 100)}) == 0
+    assert tensorrt_api.choose_profile(engine, {"images": (1, 3, 400, 300)}) == 1
+    assert tensorrt_api.choose_profile(engine, {"images": (1, 3, 200, 200)}) is None
+    assert tensorrt_api.num_bindings(engine) == 4
+    assert tensorrt_api.num_bindings(FakeTrt10Engine(dynamic_tensors(), compute, profiles=profiles)) is None
+
+
+def test_a_second_execution_context_gets_its_profile_selected():
+    engine = FakeTrt82Engine(dynamic_tensors(), compute)
+    engine.create_execution_context()
+    second = engine.create_execution_context()     # only the first one gets profile 0 implicitly
+    images = tensorrt_api.io_tensors(engine)[0]
+    with pytest.raises(AssertionError, match="the context uses profile -1"):
+        tensorrt_api.set_input_shape(second, images, (1, 3, 320, 320))
+    tensorrt_api.select_profile(second, 0, 0x77)
+    tensorrt_api.set_input_shape(second, images, (1, 3, 320, 320))
+    assert tensorrt_api.context_shape(second, images) == (1, 3, 320, 320)

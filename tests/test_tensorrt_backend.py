@@ -111,6 +111,20 @@ def test_buffers_are_allocated_once(tmp_path):
     assert first["boxes"] is second["boxes"] is backend._buffers["boxes"].host
 
 
+def test_on_integrated_gpus_outputs_the_cpu_reads_are_cached_copies_of_the_mapped_pages(tmp_path):
+    backend, _, cuda = make(tmp_path, integrated=True)
+    assert backend.mapped
+    image = backend.input_buffer("image")
+    assert image is cuda.device_memory[backend.device_input("image").device_ptr]   # inputs: plainly mapped
+    image[...] = 1.5
+    outputs = backend.infer()
+    mapped_pages = cuda.device_memory[backend.device_output("boxes").device_ptr]
+    assert not np.shares_memory(outputs["boxes"], mapped_pages)
+    np.testing.assert_array_equal(outputs["boxes"], mapped_pages)
+    assert (outputs["boxes"] == 15.0).all()
+    assert [entry[0] for entry in cuda.stream_log] == ["execute", "sync"]    # no extra copy on the stream
+
+
 def test_int64_data_goes_into_a_tensorrt_8_int32_binding(tmp_path):
     backend, _, _ = make(tmp_path, FakeTrt82Engine, "8.2.1.8")
     assert backend.input_info("ids").dtype == np.int32
@@ -151,7 +165,8 @@ def test_close_releases_everything_inside_the_context_once(tmp_path):
     backend.close()
     assert cuda.contexts[0].closed and cuda.device_memory == {}
     assert cuda.freed_outside_context == 0
-    assert trt.released == [("runtime", True)]           # the runtime went away while the context was current
+    # the execution context, then the runtime went away while the context was current
+    assert trt.released == [("execution context", True), ("runtime", True)]
     with pytest.raises(RuntimeError, match="closed"):
         backend.infer()
 
@@ -175,6 +190,42 @@ def test_dynamic_input_uses_the_profiles_opt_shape_or_the_spec(tmp_path, engine_
     backend = TensorRTBackend(path, trt_module=trt, cuda=cuda, spec=spec)
     assert backend.output_info("logits").shape == (1, 3, 160, 320)
     assert backend.infer({"images": np.ones((1, 3, 160, 320), np.float32)})["logits"].sum() == 2 * 3 * 160 * 320
+
+
+TWO_PROFILES = [{"images": ((1, 3, 64, 64), (1, 3, 128, 128), (1, 3, 128, 128))},
+                {"images": ((1, 3, 256, 256), (1, 3, 320, 320), (1, 3, 512, 512))}]
+
+
+def two_profile_backend(tmp_path, engine_class, version, width, integrated=False):
+    from trt_infer.spec import ModelSpec
+
+    cuda = FakeCuda(integrated=integrated)
+    engine = engine_class(dynamic, lambda inputs: {"logits": inputs["images"] * 2}, cuda, profiles=TWO_PROFILES)
+    trt = FakeTrtModule(engine, version)
+    spec = ModelSpec({"name": "seg", "task": "classification", "outputs": {"scores": "logits"},
+                      "input": {"name": "images", "width": width, "height": width, "layout": "NCHW"}})
+    return TensorRTBackend(write_engine(tmp_path, trt), trt_module=trt, cuda=cuda, spec=spec), engine
+
+
+@pytest.mark.parametrize("engine_class, version", GENERATIONS)
+@pytest.mark.parametrize("width, profile", [(96, 0), (320, 1)])
+def test_an_engine_with_several_profiles_selects_the_one_that_fits(tmp_path, engine_class, version, width,
+                                                                   profile):
+    backend, engine = two_profile_backend(tmp_path, engine_class, version, width)
+    assert backend.input_info("images").shape == (1, 3, width, width)
+    assert backend._exec_context.profile == profile
+    if engine_class is FakeTrt82Engine:   # profile k's bindings follow the others'; their names carry the profile
+        assert [t.index for t in backend._tensors] == [2 * profile, 2 * profile + 1]
+        assert engine.get_binding_name(2) == "images [profile 1]"
+        assert [t.name for t in backend._tensors] == ["images", "logits"]
+    outputs = backend.infer({"images": np.ones((1, 3, width, width), np.float32)})
+    assert outputs["logits"].shape == (1, 3, width, width) and outputs["logits"].sum() == 2 * 3 * width * width
+    backend.close()
+
+
+def test_a_shape_no_profile_covers_names_the_profiles(tmp_path):
+    with pytest.raises(ValueError, match=r"refused shape \(1, 3, 200, 200\) for input 'images'"):
+        two_profile_backend(tmp_path, FakeTrt82Engine, "8.2.1.8", 200)
 
 
 def test_a_corrupt_engine_is_a_clear_error_and_leaks_no_context(tmp_path):

@@ -139,6 +139,41 @@ def gpu_section(out):
     return lines
 
 
+def gpu_check_section():
+    """The run of tools/gpu_check.sh on the GPU machine: the GPU tests and the mapped-read benchmark. Its record
+    (device, commands, test summary) is docs/benchmarks/gpu_check.md, its figures docs/benchmarks/mapped.json."""
+    lines = ["## GPU check run (`bash tools/gpu_check.sh`)", "",
+             "`tools/gpu_check.sh` runs on the GPU machine from a clean tree: it installs pycuda from the wheels "
+             "carried in `.whl/` (or builds its sdist with `/usr/local/cuda/bin/nvcc`), runs "
+             "`python3 -m pytest -m gpu tests` (with tests/test_gpu_threads.py: context and pipeline made on one "
+             "thread, frames of changing sizes on another, device memory must not grow, no pycuda warning) and "
+             "the GPU benchmarks, and leaves logs and results in `${OUT:-output/gpu}`. Its record goes to "
+             "`docs/benchmarks/gpu_check.md` and its `mapped.json` to `docs/benchmarks/`; then regenerate.", ""]
+    record = os.path.join(FIGURES, "gpu_check.md")
+    if os.path.isfile(record):
+        with open(record) as handle:
+            lines += [handle.read().strip(), ""]
+    else:
+        lines += ["*Not run yet: the device, the commands, the test summary and the figures go here.*", ""]
+    lines += ["### Reading an output on the CPU: mapped memory vs copies", "",
+              "The TensorRT backend decides per buffer: inputs are mapped pinned memory on integrated GPUs (the "
+              "CPU writes them once, in order); outputs the CPU reads are written by the GPU into mapped pages and "
+              "copied once into ordinary cached memory after each call; outputs a GPU post-processor reads stay "
+              "on the device; discrete GPUs use pinned memory with async copies. The reason: pinned memory on the "
+              "Nano is not cached by the CPU (no I/O coherency), and post-processing reads outputs many times, "
+              "out of order. Limits: the GPU machine is a discrete GPU, where mapped memory is cached host memory "
+              "behind PCIe, so its figures show the cost of the extra copy, not the Nano's uncached reads; "
+              "`python -m trt_infer.bench.mapped --out DIR` on the Nano itself is what confirms or overturns "
+              "the choice.", ""]
+    figures = os.path.join(FIGURES, "mapped.json")
+    if os.path.isfile(figures):
+        from trt_infer.bench.mapped import report
+        lines += report(load(figures)).splitlines()[2:] + [""]
+    else:
+        lines += ["*Figures of `python -m trt_infer.bench.mapped` go here after the run.*", ""]
+    return lines
+
+
 def plot_ratios(benchmarks, path):
     import matplotlib
 
@@ -176,6 +211,7 @@ def main(argv=None):
     lines += cpu_section(os.path.join(args.out, "cpu"), args.iterations)
     lines += node_section(os.path.join(args.out, "node"), args.seconds)
     lines += gpu_section(os.path.join(args.out, "gpu"))
+    lines += gpu_check_section()
     with open(os.path.join(DOCS, "benchmarks.md"), "w") as handle:
         handle.write("\n".join(lines))
     print("[benchmarks] wrote docs/benchmarks.md and the plots in docs/benchmarks/")

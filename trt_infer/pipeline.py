@@ -1,8 +1,8 @@
 """Pipeline(spec, backend)(image) -> Result: pre-process, infer, post-process, with per-stage timings."""
 import time
 
-from trt_infer.cuda import choose_processing
-from trt_infer.errors import ModelMismatchError
+from trt_infer.cuda import choose_processing, warn_cpu_fallback
+from trt_infer.errors import MissingDependencyError, ModelMismatchError
 from trt_infer.preprocess import Preprocessor
 from trt_infer.result import Result
 from trt_infer.tasks import get_task
@@ -36,8 +36,16 @@ class Pipeline(object):
         builds_kernels = preprocessor is None or (postprocessor is None and task.gpu_postprocessor is not None)
         self.processing = choose_processing(processing, backend, kernels=builds_kernels)
         if self.processing == "gpu":
-            self.preprocess = preprocessor if preprocessor is not None else _gpu_preprocessor(spec, backend)
-            self.postprocess = postprocessor if postprocessor is not None else _gpu_postprocessor(task, spec, backend)
+            try:
+                self.preprocess = preprocessor if preprocessor is not None else _gpu_preprocessor(spec, backend)
+                self.postprocess = postprocessor if postprocessor is not None else _gpu_postprocessor(task, spec,
+                                                                                                      backend)
+            except MissingDependencyError as error:   # nvcc there but not runnable: 'auto' still works on the CPU
+                if processing != "auto":
+                    raise
+                warn_cpu_fallback(error)
+                self.processing = "cpu"
+        if self.processing == "gpu":
             self.input_buffer = backend.device_input(spec.input.name)
             self._infer_options = {"input_on_device": True,
                                    "keep_on_device": tuple(getattr(self.postprocess, "device_outputs", ()))}

@@ -27,8 +27,8 @@ def _background_class(spec):
     return -1
 
 
-def _nms_outputs(batch, keep, classes_dtype):
-    shapes = ([batch, 1], [batch, keep, 4], [batch, keep], [batch, keep])
+def _nms_outputs(batch, keep, classes_dtype, count_shape=None):
+    shapes = (count_shape or [batch, 1], [batch, keep, 4], [batch, keep], [batch, keep])
     dtypes = (np.int32, np.float32, np.float32, classes_dtype)
     return [gs.Variable(name, dtype=dtype, shape=shape) for name, dtype, shape in zip(OUTPUTS, dtypes, shapes)]
 
@@ -66,16 +66,20 @@ def batched_nms(graph, boxes, scores, thresholds, background_class, batch):
     if boxes_shape is None or scores_shape is None:
         raise FixError("BatchedNMS_TRT needs static `boxes`/`scores` shapes (got {} and {}); fix the input shape "
                        "first".format(boxes.shape, scores.shape))
-    keep = thresholds["max_detections"]
+    # keepTopK must not exceed topK (NVIDIA/TensorRT plugin/batchedNMSPlugin/README.md, release/8.2)
+    top_k = min(boxes_shape[1], 4096)
+    keep = min(thresholds["max_detections"], top_k)
     shared = gs.Variable("boxes_shared_location", dtype=np.float32, shape=[batch, boxes_shape[1], 1, 4])
     graph.nodes.append(gs.Node("Unsqueeze", name="boxes_to_bn14", inputs=[boxes, gs.Constant(
         "boxes_unsqueeze_axes", np.array([2], dtype=np.int64))], outputs=[shared]))
     attrs = {"plugin_version": "1", "shareLocation": 1, "backgroundLabelId": background_class,
-             "numClasses": scores_shape[2], "topK": min(boxes_shape[1], 4096), "keepTopK": keep,
+             "numClasses": scores_shape[2], "topK": top_k, "keepTopK": keep,
              "scoreThreshold": float(thresholds["score"]), "iouThreshold": float(thresholds["nms_iou"]),
              "isNormalized": 1, "clipBoxes": 0}
+    # num_detections has no per-image dimension: getOutputDimensions gives it nbDims 0 (batchedNMSPlugin.cpp,
+    # release/8.2), so [B] in an explicit-batch network; BatchedNMSDynamic_TRT's is [B, 1]
     return gs.Node("BatchedNMS_TRT", name="batched_nms", attrs=attrs, inputs=[shared, scores],
-                   outputs=_nms_outputs(batch, keep, np.float32))
+                   outputs=_nms_outputs(batch, keep, np.float32, count_shape=[batch]))
 
 
 def fix_insert_nms_plugin(graph, target, context):

@@ -6,8 +6,15 @@ made. On discrete GPUs a buffer is pinned host memory plus device memory, copied
 asynchronously on one stream.
 
 The context is created on the loading thread and left popped; `activate()` pushes it around
-each use so the ROS executor's threads can share it. `close()` frees every buffer while the
-context is current, then destroys the context, so pycuda finds an empty context stack at exit.
+each use so the ROS executor's threads can share it. Everything made in it is also freed in it
+(`free(buffer)`, `close()`): pycuda frees an allocation by activating its context, which it
+cannot do from another thread than the one that made the context unless that context is
+current there; it then warns "... in out-of-thread context could not be cleaned up" and the
+memory leaks (inducer/pycuda src/cpp/cuda.hpp: scoped_context_activation,
+CUDAPP_CATCH_CLEANUP_ON_DEAD_CONTEXT). `close()` first releases what depends on the context
+(`close_first`: TensorRT's runtime, engine and execution context), then frees every buffer
+while the context is current, then destroys it, so pycuda finds an empty context stack at exit;
+the atexit hook does the same for a context nobody closed.
 
 pycuda is imported inside the functions that need it: importing this module needs only numpy.
 """
@@ -70,6 +77,8 @@ class CudaContext(object):
         self._local = threading.local()
         self._buffers = []
         self._cache = {}
+        self._dependants = []
+        self._closing = False
         self._closed = False
         atexit.register(_close_at_exit, weakref.ref(self))
 
@@ -106,10 +115,13 @@ class CudaContext(object):
         self._buffers.append(stream)
         return stream
 
-    def buffer(self, shape, dtype, mapped=None):
-        """A HostDeviceBuffer of `shape` and `dtype`, zero-copy when this context maps memory."""
+    def buffer(self, shape, dtype, mapped=None, cpu_reads=False):
+        """A HostDeviceBuffer of `shape` and `dtype`, zero-copy when this context maps memory.
+
+        cpu_reads: the CPU reads what the GPU writes here (an output for CPU post-processing): when
+        mapped, `.host` is then a cached copy made once per `finish_download` (see HostDeviceBuffer)."""
         with self.activate():
-            buffer = HostDeviceBuffer(self, shape, dtype, self.mapped if mapped is None else mapped)
+            buffer = HostDeviceBuffer(self, shape, dtype, self.mapped if mapped is None else mapped, cpu_reads)
         self._buffers.append(buffer)
         return buffer
 
@@ -120,6 +132,18 @@ class CudaContext(object):
         self._buffers.append(allocation)
         return allocation
 
+    def free(self, buffer):
+        """Release one buffer made here (a HostDeviceBuffer, device array or stream) now, inside this
+        context, whichever thread calls: the way to replace a buffer, e.g. when the image size changes."""
+        with self.activate():
+            buffer.free()
+        self._buffers = [kept for kept in self._buffers if kept is not buffer]
+
+    def close_first(self, release):
+        """Call release() at the start of close(), while the context still lives: for objects made in
+        it that must be destroyed in it (TensorRT's execution context, engine, runtime)."""
+        self._dependants.append(release)
+
     def cached(self, key, factory):
         """factory() made once per context and key (compiled kernels); dropped at close."""
         if key not in self._cache:
@@ -129,8 +153,16 @@ class CudaContext(object):
 
     def close(self):
         """Free every buffer made here, then destroy the context. Safe to call twice."""
-        if self._closed:
+        if self._closed or self._closing:
             return
+        self._closing = True
+        try:
+            while self._dependants:
+                self._dependants.pop()()
+        finally:
+            self._free_and_destroy()
+
+    def _free_and_destroy(self):
         self._context.push()
         try:
             self._cache = {}  # unloads the kernel modules while their context is current
@@ -183,17 +215,28 @@ class HostDeviceBuffer(object):
     mapped: `.host` is mapped pinned memory and `.device_ptr` points at the same pages, so
     upload/download are no-ops. Otherwise they copy asynchronously on the given stream; the
     caller synchronises the stream before reading `.host` after a download.
+
+    cpu_reads (mapped only): the GPU writes the mapped pages and `.host` is an ordinary (cached)
+    array that `finish_download()` fills with one sequential copy once the stream is done. On
+    Jetson the CPU and the GPU share DRAM but the Nano's CPU does not cache pinned memory (no I/O
+    coherency), so post-processing that reads an output many times, out of order (SSD's scores,
+    the anchors' boxes), would read uncached memory at every access; one streaming copy is cheap
+    next to that. Inputs stay plainly mapped: the CPU only writes them, once, in order.
+    trt_infer.bench.mapped measures the three ways on a GPU (docs/benchmarks.md).
     """
 
-    def __init__(self, context, shape, dtype, mapped):
+    def __init__(self, context, shape, dtype, mapped, cpu_reads=False):
         cuda = _driver()
         self.context = context
         self.mapped = bool(mapped)
+        self._pages = None
         flags = cuda.host_alloc_flags.DEVICEMAP if self.mapped else 0
         self.host = cuda.pagelocked_empty(tuple(shape), np.dtype(dtype), mem_flags=flags)
         if self.mapped:
             self._device = None
             self.device_ptr = int(self.host.base.get_device_pointer())
+            if cpu_reads:
+                self._pages, self.host = self.host, np.empty(self.host.shape, self.host.dtype)
         else:
             self._device = cuda.mem_alloc(max(1, self.host.nbytes))
             self.device_ptr = int(self._device)
@@ -224,14 +267,20 @@ class HostDeviceBuffer(object):
             with self.context.activate():
                 _driver().memcpy_dtoh_async(self.host, self._device, stream.cuda_stream)
 
+    def finish_download(self):
+        """After the stream is synchronised: copy mapped pages the CPU reads into `.host` (no-op otherwise)."""
+        if self._pages is not None:
+            np.copyto(self.host, self._pages)
+
     def free(self):
         """Release the memory; called by CudaContext.close() while the context is current."""
         if self._device is not None:
             self._device.free()
             self._device = None
-        if self.host is not None:
-            self.host.base.free()
-            self.host = None
+        pinned = self._pages if self._pages is not None else self.host
+        if pinned is not None:
+            pinned.base.free()
+            self.host = self._pages = None
 
     def __repr__(self):
         if self.host is None:

@@ -101,8 +101,18 @@ def _dims(shape):
     return tuple(int(dim) for dim in shape)
 
 
-def io_tensors(engine):
-    """[EngineTensor] of an engine's inputs and outputs, in the engine's order."""
+def num_profiles(engine):
+    """Number of optimization profiles in an engine (1 for a static one)."""
+    return max(1, int(getattr(engine, "num_optimization_profiles", 1)))
+
+
+def num_bindings(engine):
+    """Length of the bindings list execute_async_v2 reads (every profile's bindings), None on the tensor API."""
+    return None if uses_tensor_api(engine) else int(engine.num_bindings)
+
+
+def io_tensors(engine, profile=0):
+    """[EngineTensor] of an engine's inputs and outputs, in the engine's order, for optimization `profile`."""
     found = []
     if uses_tensor_api(engine):
         for index in range(engine.num_io_tensors):
@@ -111,22 +121,50 @@ def io_tensors(engine):
             found.append(EngineTensor(name, index, is_input, _dims(engine.get_tensor_shape(name)),
                                     numpy_dtype(engine.get_tensor_dtype(name))))
     else:
-        # 8.x repeats the bindings once per optimization profile; profile 0 owns the first block.
-        per_profile = engine.num_bindings // max(1, getattr(engine, "num_optimization_profiles", 1))
-        for index in range(per_profile):
-            found.append(EngineTensor(engine.get_binding_name(index), index, bool(engine.binding_is_input(index)),
+        # 8.x repeats the bindings once per optimization profile: binding k * n + i is tensor i of profile
+        # k, named "<name> [profile k]" for k > 0 (NVIDIA/TensorRT include/NvInferRuntime.h, release/8.2:
+        # getBindingName), so the names come from profile 0's block and the indices from profile k's.
+        per_profile = engine.num_bindings // num_profiles(engine)
+        for position in range(per_profile):
+            index = profile * per_profile + position
+            found.append(EngineTensor(engine.get_binding_name(position), index, bool(engine.binding_is_input(index)),
                                     _dims(engine.get_binding_shape(index)),
                                     numpy_dtype(engine.get_binding_dtype(index))))
     return found
 
 
 def profile_shapes(engine, tensor, profile=0):
-    """(min, opt, max) shapes of a dynamic input in an optimization profile."""
+    """(min, opt, max) shapes of a dynamic input in an optimization profile (tensor from io_tensors(engine, profile)
+    or from profile 0)."""
     if uses_tensor_api(engine):
         shapes = engine.get_tensor_profile_shape(tensor.name, profile)
     else:
         shapes = engine.get_profile_shape(profile, tensor.index)
     return tuple(_dims(shape) for shape in shapes)
+
+
+def choose_profile(engine, shapes):
+    """The first optimization profile whose min..max covers every shape in `shapes` ({input name: shape} of
+    dynamic inputs), or None when none does."""
+    for profile in range(num_profiles(engine)):
+        tensors = dict((tensor.name, tensor) for tensor in io_tensors(engine, profile))
+        if all(_covers(profile_shapes(engine, tensors[name], profile), shape) for name, shape in shapes.items()):
+            return profile
+    return None
+
+
+def _covers(profile, shape):
+    low, _, high = profile
+    return len(shape) == len(low) and all(lo <= dim <= hi for dim, lo, hi in zip(_dims(shape), low, high))
+
+
+def select_profile(context, profile, stream_handle):
+    """Make `profile` the context's optimization profile: the first context of an engine gets 0 implicitly,
+    any other has none until told (NvInferRuntime.h, release/8.2: createExecutionContext)."""
+    if hasattr(context, "set_optimization_profile_async"):
+        context.set_optimization_profile_async(profile, stream_handle)   # raises when TensorRT refuses
+    elif profile:
+        context.active_optimization_profile = profile
 
 
 def set_input_shape(context, tensor, shape):
@@ -148,14 +186,17 @@ def context_shape(context, tensor):
     return _dims(context.get_binding_shape(tensor.index))
 
 
-def execute_async(context, tensors, device_ptrs, stream_handle):
-    """Enqueue one inference on `stream_handle`; device_ptrs maps tensor name -> device pointer."""
+def execute_async(context, tensors, device_ptrs, stream_handle, bindings_count=None):
+    """Enqueue one inference on `stream_handle`; device_ptrs maps tensor name -> device pointer.
+
+    bindings_count: num_bindings(engine) on 8.x, where the list must cover every profile's bindings
+    (execute_async_v2 hands the list's memory to enqueueV2 as it is: pyCore.cpp, release/8.2)."""
     if hasattr(context, "execute_async_v3"):
         for tensor in tensors:
             context.set_tensor_address(tensor.name, int(device_ptrs[tensor.name]))
         ok = context.execute_async_v3(stream_handle)
     else:
-        bindings = [0] * len(tensors)
+        bindings = [0] * max([bindings_count or 0, len(tensors)] + [tensor.index + 1 for tensor in tensors])
         for tensor in tensors:
             bindings[tensor.index] = int(device_ptrs[tensor.name])
         ok = context.execute_async_v2(bindings, stream_handle)

@@ -2,7 +2,9 @@
 
 The engine's I/O buffers are allocated once at load: mapped pinned host memory on integrated
 GPUs (Jetson: CPU and GPU share DRAM, so the pre-processor writes straight into memory the GPU
-reads), pinned host memory plus async copies on one stream on discrete GPUs. One CUDA context is
+reads; outputs the CPU reads are copied once into cached memory after each call, see
+cuda_buffers.HostDeviceBuffer's cpu_reads), pinned host memory plus async copies on one stream
+on discrete GPUs. One CUDA context is
 made at load and pushed/popped around every call, so any thread may call `infer`; calls are
 serialised because they share the buffers. API differences live in tensorrt_api.
 """
@@ -46,6 +48,8 @@ class TensorRTBackend(Backend):
             raise EngineLoadError("engine file not found: {}; build it with `{}`".format(
                 self.path, cache.rebuild_command(self.path)))
         self._context = cuda.CudaContext(device_index)
+        # a backend nobody closed still releases TensorRT's objects before the context goes (atexit)
+        self._context.close_first(self.close)
         try:
             data, sidecar = self._read_engine(trt, check_sidecar)
             with self._context.activate():
@@ -92,18 +96,21 @@ class TensorRTBackend(Backend):
                 self.path))
         self._trt_objects.append(context)
         self._exec_context = context
-        self._tensors = tensorrt_api.io_tensors(engine)
+        self._stream = self._context.stream()
+        self._num_bindings = tensorrt_api.num_bindings(engine)
+        profile = self._profile(engine, spec)
+        tensorrt_api.select_profile(context, profile, self._stream.handle)
+        self._tensors = tensorrt_api.io_tensors(engine, profile)
         for tensor in self._tensors:
             if tensor.is_input and tensor.is_dynamic:
-                tensorrt_api.set_input_shape(context, tensor, self._dynamic_shape(engine, tensor, spec))
+                tensorrt_api.set_input_shape(context, tensor, self._dynamic_shape(engine, tensor, spec, profile))
         for tensor in self._tensors:
             shape = tensorrt_api.context_shape(context, tensor)
             if any(dim < 0 for dim in shape):
                 raise EngineLoadError("{}: output {!r} has a data-dependent shape {}; trt_infer needs fixed-size "
                                       "outputs (use EfficientNMS_TRT or runtime NMS instead of TensorRT's NMS "
                                       "layer)".format(self.path, tensor.name, shape))
-            self._buffers[tensor.name] = self._context.buffer(shape, tensor.dtype)
-        self._stream = self._context.stream()
+            self._buffers[tensor.name] = self._context.buffer(shape, tensor.dtype, cpu_reads=not tensor.is_input)
         self.inputs = [self._info(tensor) for tensor in self._tensors if tensor.is_input]
         self.outputs = [self._info(tensor) for tensor in self._tensors if not tensor.is_input]
         self._device_ptrs = dict((name, buffer.device_ptr) for name, buffer in self._buffers.items())
@@ -113,10 +120,21 @@ class TensorRTBackend(Backend):
         host = self._buffers[tensor.name].host
         return TensorInfo(tensor.name, host.shape, host.dtype)
 
-    def _dynamic_shape(self, engine, tensor, spec):
+    def _profile(self, engine, spec):
+        """The optimization profile for the spec's input shape (engines built elsewhere may have several);
+        0 without a spec or when none covers it (setting the shape then says so)."""
+        if spec is None or tensorrt_api.num_profiles(engine) == 1:
+            return 0
+        dynamic = [tensor.name for tensor in tensorrt_api.io_tensors(engine) if tensor.is_input and tensor.is_dynamic]
+        if spec.input.name not in dynamic:
+            return 0
+        chosen = tensorrt_api.choose_profile(engine, {spec.input.name: spec.input.shape})
+        return 0 if chosen is None else chosen
+
+    def _dynamic_shape(self, engine, tensor, spec, profile):
         if spec is not None and spec.input.name == tensor.name:
             return spec.input.shape
-        return tensorrt_api.profile_shapes(engine, tensor)[1]
+        return tensorrt_api.profile_shapes(engine, tensor, profile)[1]
 
     @property
     def cuda_context(self):
@@ -164,11 +182,15 @@ class TensorRTBackend(Backend):
                 if not input_on_device:
                     for info in self.inputs:
                         self._buffers[info.name].upload(self._stream)
-                tensorrt_api.execute_async(self._exec_context, self._tensors, self._device_ptrs, self._stream.handle)
+                tensorrt_api.execute_async(self._exec_context, self._tensors, self._device_ptrs, self._stream.handle,
+                                           self._num_bindings)
                 for info in self.outputs:
                     if info.name not in kept:
                         self._buffers[info.name].download(self._stream)
                 self._stream.synchronize()
+            for info in self.outputs:
+                if info.name not in kept:
+                    self._buffers[info.name].finish_download()
             return dict((info.name, self._buffers[info.name] if info.name in kept else self._buffers[info.name].host)
                         for info in self.outputs)
 

@@ -1,6 +1,11 @@
 """CUDA C++ sources of the fused kernels, compiled at run time with pycuda (nvcc ships with
 JetPack) and cached per CUDA context, so each process compiles a source once; pycuda's disk
-cache then spares later processes the nvcc run.
+cache then spares later processes the compilation, not nvcc itself: pycuda.compiler runs
+`nvcc --version` (and the preprocessor for sources with #include) for every SourceModule to
+key its cache (inducer/pycuda pycuda/compiler.py, compile_plain), so nvcc must be found even
+when the kernels are cached. pycuda runs a bare `nvcc` from PATH by default; JetPack installs it
+in /usr/local/cuda/bin, which `ros2 launch` and systemd services often leave off PATH, so
+`find_nvcc` also looks under $CUDA_HOME/bin and /usr/local/cuda/bin and hands pycuda the path.
 
 Every kernel has one thread per output pixel. Template parameters (channels, layout, dtype,
 activation) are instantiated below as extern "C" entry points named in `*_NAMES`.
@@ -176,6 +181,34 @@ MASK_ARGS = {"argmax": "PPiii", "threshold": "PPiif"}
 MASK_TO_IMAGE_ARGS = "PiiiiiPiiddPP"
 
 
+JETPACK_CUDA_HOME = "/usr/local/cuda"   # where JetPack (and NVIDIA's installers) put the CUDA toolkit
+
+
+def find_nvcc():
+    """Path of nvcc: on PATH, else $CUDA_HOME/bin (or $CUDA_PATH/bin), else JetPack's /usr/local/cuda/bin;
+    None where there is none."""
+    import os
+    import shutil
+
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), JETPACK_CUDA_HOME):
+        if home:
+            candidate = os.path.join(home, "bin", "nvcc")
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
+def nvcc_missing_reason(detail=None):
+    """Why the GPU kernels cannot be compiled here, and how to point trt_infer at nvcc."""
+    return ("nvcc (CUDA's compiler, which pycuda runs to build the GPU pre-processing kernels) {}; JetPack "
+            "installs it in /usr/local/cuda/bin, which `ros2 launch` and systemd often leave off PATH: set "
+            "CUDA_HOME=/usr/local/cuda (or add its bin folder to PATH) in the node's environment, or set processing "
+            "to 'cpu'".format(detail or "is not on PATH, in $CUDA_HOME/bin or in /usr/local/cuda/bin"))
+
+
 def compile_module(context, source):
     """The pycuda module of `source` in `context`, compiled on first use and kept by the context."""
     return context.cached(("module", source), lambda: _compile(source))
@@ -183,8 +216,17 @@ def compile_module(context, source):
 
 def _compile(source):
     from pycuda.compiler import SourceModule
-    # -std=c++11 for the templates under JetPack 4's nvcc 10.2 (which defaults to C++03).
-    return SourceModule(source, no_extern_c=True, options=["-std=c++11", "-O3"])
+
+    from trt_infer.errors import MissingDependencyError
+
+    nvcc = find_nvcc()
+    if nvcc is None:
+        raise MissingDependencyError(nvcc_missing_reason())
+    try:
+        # -std=c++11 for the templates under JetPack 4's nvcc 10.2 (which defaults to C++03).
+        return SourceModule(source, nvcc=nvcc, no_extern_c=True, options=["-std=c++11", "-O3"])
+    except OSError as error:   # pytools.prefork.ExecError: nvcc could not be run
+        raise MissingDependencyError(nvcc_missing_reason("at {} cannot be run ({})".format(nvcc, error)))
 
 
 def launch_grid(width, height, block=(32, 8, 1)):

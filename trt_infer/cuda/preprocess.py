@@ -56,7 +56,7 @@ class GpuPreprocessor(object):
         if self._staging is None or self._staging.host.shape != shape:
             self._wait_for_kernel()
             if self._staging is not None:
-                self._staging.free()
+                self.context.free(self._staging)
             self._staging = self.context.buffer(shape, np.uint8)
         return self._staging
 

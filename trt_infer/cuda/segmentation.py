@@ -117,7 +117,7 @@ class GpuSegmentation(object):
         if buffer is None or buffer.host.shape != shape or buffer.host.dtype != dtype:
             if buffer is not None:
                 self.stream.synchronize()
-                buffer.free()
+                self.context.free(buffer)
             buffer = self._buffers[role] = self.context.buffer(shape, dtype)
         return buffer
 

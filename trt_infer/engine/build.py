@@ -149,7 +149,8 @@ def _collecting_logger(trt):
 
 
 def _progress_monitor(trt):
-    """An IProgressMonitor that logs top-level phases (TensorRT >= 8.6/10)."""
+    """An IProgressMonitor that logs top-level phases (TensorRT >= 10.0: the 8.x bindings have none,
+    NVIDIA/TensorRT python/src/infer/pyCore.cpp on release/8.6 vs release/10.0)."""
 
     class PhaseLogger(trt.IProgressMonitor):
         def __init__(self):
@@ -170,7 +171,7 @@ def _progress_monitor(trt):
 
 
 class _Ticker(object):
-    """Elapsed-time lines while TensorRT < 8.6 builds silently (a Nano build takes minutes)."""
+    """Elapsed-time lines while TensorRT < 10 builds silently (a Nano build takes minutes)."""
 
     def __init__(self, interval=None):
         self.interval = TICK_SECONDS if interval is None else interval
@@ -372,14 +373,14 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
         from trt_infer.engine.calibration import make_calibrator
         calibrator = make_calibrator(trt, spec, calibration_dir, calibration_cache)
         config.int8_calibrator = calibrator
-    _load_timing_cache(config, timing_cache)
-
-    logger.info("building %s from %s with %s %s (%s, workspace %d MiB)%s",
-                engine_path, onnx_path, trt.__name__, tensorrt_api.trt_version(trt), effective, workspace_mib,
-                "" if gpu.get("name") is None else " for {} (SM {})".format(gpu["name"], gpu["compute_capability"]))
-    logger.info("%s", MEMORY_HINT)
-    started = time.time()
     try:
+        _load_timing_cache(config, timing_cache)
+        logger.info("building %s from %s with %s %s (%s, workspace %d MiB)%s",
+                    engine_path, onnx_path, trt.__name__, tensorrt_api.trt_version(trt), effective, workspace_mib,
+                    "" if gpu.get("name") is None else " for {} (SM {})".format(gpu["name"],
+                                                                               gpu["compute_capability"]))
+        logger.info("%s", MEMORY_HINT)
+        started = time.time()
         if tensorrt_api.has_progress_monitor(trt, config):
             config.progress_monitor = _progress_monitor(trt)
             serialized = builder.build_serialized_network(network, config)
@@ -390,7 +391,9 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
         raise BuildError("{}: out of host memory while building; {}".format(onnx_path, MEMORY_HINT))
     finally:
         if calibrator is not None:
-            calibrator.close()
+            calibrator.close()   # pops the CUDA context the calibrator pushed, on every way out
+    if calibrator is not None:
+        calibrator.raise_error()
     del parser  # only now: the network referred to the parser's weights until the build returned
     seconds = time.time() - started
     if serialized is None:

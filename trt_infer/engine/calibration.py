@@ -4,6 +4,12 @@ TensorRT's IInt8EntropyCalibrator2 pulls batches as device pointers; this module
 images (OpenCV), pre-processes them exactly as the runtime will (trt_infer.preprocess with the
 spec's input settings), copies each batch to one device buffer (pycuda, imported only here) and
 keeps the calibration cache so a rebuild does not calibrate again. Python 3.6 compatible.
+
+No exception may leave the calibrator's methods: TensorRT calls them from C++ through noexcept
+trampolines. On 8.2 those have no try, so an exception ends in std::terminate; from 8.5 they
+catch it, print it and answer "no batch", so calibration silently finishes on partial data
+(NVIDIA/TensorRT python/src/infer/pyInt8.cpp, release/8.2 vs release/8.5, 8.6, 10.x). The
+calibrator keeps the first error and `raise_error()` raises it once the build has returned.
 """
 import logging
 import os
@@ -89,7 +95,10 @@ def write_cache(path, data):
 
 
 class PycudaDevice(object):
-    """One device buffer in the primary context (the one TensorRT's builder uses), via pycuda."""
+    """One device buffer in the primary context (the one TensorRT's builder uses), via pycuda.
+
+    Made at the first batch, on the thread that runs the build, and closed when the build returns,
+    so the context is pushed only while TensorRT calibrates."""
 
     def __init__(self):
         import pycuda.driver as cuda
@@ -110,18 +119,22 @@ class PycudaDevice(object):
 
     def close(self):
         if self.context is not None:
-            self.buffer = None
+            if self.buffer is not None:
+                self.buffer.free()   # while the context is current
+                self.buffer = None
             self.context.pop()
             self.context = None
 
 
 def make_calibrator(trt, spec, image_dir=None, cache_path=None, batch_size=1, max_images=None,
-                    device_factory=PycudaDevice, preprocess=None):
+                    device_factory=None, preprocess=None):
     """An IInt8EntropyCalibrator2 of `trt` over `image_dir`, reading/writing `cache_path`.
 
     With an existing cache and no images the cache alone is used (TensorRT skips calibration).
     Networks with one image input (the spec's) are supported: every name gets that batch.
+    device_factory() makes the device buffer at the first batch (default PycudaDevice).
     """
+    device_factory = device_factory or PycudaDevice
     cached = read_cache(cache_path)
     if cached is None:
         if spec is None and preprocess is None:
@@ -137,22 +150,52 @@ def make_calibrator(trt, spec, image_dir=None, cache_path=None, batch_size=1, ma
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self):
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self.device = device_factory() if cached is None else None
+            self.device = None
+            self.error = None
 
         def get_batch_size(self):
             return batch_size
 
         def get_batch(self, names, *unused):
-            batch = next(batches, None)
-            if batch is None:
+            if self.error is not None:
                 return None
-            return [self.device.upload(batch)] * len(names)
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return None
+                if self.device is None:
+                    self.device = device_factory()
+                return [self.device.upload(batch)] * len(names)
+            except BaseException as error:  # noqa: BLE001  must not reach TensorRT (see the module docstring)
+                return self._failed("get_batch", error)
 
         def read_calibration_cache(self, *unused):
             return cached
 
         def write_calibration_cache(self, cache, *unused):
-            write_cache(cache_path, cache)
+            if self.error is not None:
+                return None   # a cache from partial data would be reused by the next build
+            try:
+                write_cache(cache_path, cache)
+            except BaseException as error:  # noqa: BLE001  must not reach TensorRT (see the module docstring)
+                return self._failed("write_calibration_cache", error)
+            return None
+
+        def _failed(self, method, error):
+            self.error = (method, error)
+            logger.debug("INT8 calibration: %s failed: %s", method, error)
+            return None
+
+        def raise_error(self):
+            """Raise the error kept from a calibration callback (after the build returned), if any."""
+            if self.error is None:
+                return
+            method, error = self.error
+            if not isinstance(error, Exception):
+                raise error      # KeyboardInterrupt, SystemExit: as they came
+            if isinstance(error, CalibrationError):
+                raise error
+            raise CalibrationError("INT8 calibration failed in {}: {}: {}".format(method, type(error).__name__, error))
 
         def close(self):
             if self.device is not None:

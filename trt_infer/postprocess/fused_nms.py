@@ -1,8 +1,9 @@
 """Outputs of engines that already contain NMS: EfficientNMS_TRT and BatchedNMS_TRT.
 
-Both plugins write, per image, num_detections [B, 1] int32 and fixed-size boxes [B, K, 4],
-scores [B, K] and classes [B, K] (int32 for EfficientNMS_TRT, float32 for BatchedNMS_TRT);
-only the first num_detections rows are valid. The NMS ran inside the engine with the
+Both plugins write num_detections int32 ([B, 1] from EfficientNMS_TRT and
+BatchedNMSDynamic_TRT, [B] from BatchedNMS_TRT, whose plugin gives it no per-image dimension)
+and fixed-size boxes [B, K, 4], scores [B, K] and classes [B, K] (int32 for EfficientNMS_TRT,
+float32 for BatchedNMS_TRT); only the first num_detections rows are valid. The NMS ran inside the engine with the
 thresholds it was built with; here thresholds.score and thresholds.max_detections are applied
 again on every call, so raising them at run time takes effect (lowering them cannot bring back
 boxes the engine already dropped, and nms_iou cannot change).
