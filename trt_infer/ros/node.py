@@ -52,8 +52,9 @@ def _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, I
         descriptor.floating_point_range = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
     elif low is not None and high is not None:
         descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
-    if hasattr(descriptor, "dynamic_typing"):  # Galactic and later check types, in words of codes
-        # the node checks every value itself (config.runtime_changes), naming the parameter and the kind
+    if hasattr(descriptor, "dynamic_typing"):
+        # Galactic and later would refuse another type themselves, naming type codes ("expected '3'
+        # got '2'"); the node checks every value (config.runtime_changes) in the table's words.
         descriptor.dynamic_typing = True
     return descriptor
 
