@@ -32,6 +32,19 @@ def test_importing_the_gpu_package_imports_no_pycuda():
     assert subprocess.check_output([sys.executable, "-c", code]).decode().strip() == "False"
 
 
+def test_without_pycuda_the_message_names_the_parameter_to_set(monkeypatch):
+    from trt_infer.backends import cuda_buffers
+    from trt_infer.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    with pytest.raises(MissingDependencyError) as error:
+        cuda_buffers._driver()
+    message = str(error.value)
+    # `preprocess` is no parameter of the node; backend is
+    assert "pip3 install pycuda" in message and "-p backend:=onnxruntime" in message and "preprocess" not in message
+
+
 def test_choose_processing_follows_the_request():
     from trt_infer.cuda import choose_processing, gpu_available
     assert choose_processing("cpu") == "cpu"

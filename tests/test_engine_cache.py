@@ -126,3 +126,36 @@ def test_sidecar_is_plain_json(tmp_path):
     with open(engine_cache.sidecar_path(path)) as handle:
         text = handle.read()
     assert json.loads(text)["format"] == engine_cache.SIDECAR_FORMAT and text.endswith("\n")
+
+
+def unwritable_folder(tmp_path, how):
+    if how == "below a file":
+        (tmp_path / "a_file").write_text(u"not a folder")
+        return str(tmp_path / "a_file" / "engines")
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return str(folder)
+
+
+@pytest.mark.parametrize("how", ["below a file", "read-only folder"])
+def test_an_unwritable_cache_dir_is_refused_before_building(tmp_path, monkeypatch, how):
+    import types
+
+    from trt_infer.engine import build as engine_build
+    from trt_infer.errors import EngineError
+
+    def build_engine(*args, **kwargs):
+        raise AssertionError("the engine was built before cache_dir was checked")
+
+    monkeypatch.setattr(engine_build, "build_engine", build_engine)
+    onnx_path = tmp_path / "model.onnx"
+    onnx_path.write_bytes(b"onnx bytes")
+    cache_dir = unwritable_folder(tmp_path, how)
+    with pytest.raises(EngineError) as error:
+        engine_cache.cached_engine(str(onnx_path), cache_dir, build_if_missing=True,
+                                   trt_module=types.SimpleNamespace(__version__="8.2.1.8"), gpu=NANO)
+    message = str(error.value)
+    assert message.startswith("cache_dir " + cache_dir) and "-p cache_dir:=" in message and "\n" not in message

@@ -118,3 +118,42 @@ def test_config_update_applies_accepted_changes(spec):
     config = node_config.NodeConfig({}, spec)
     config.update({"class_id_format": "label", "score_threshold": 0.9})
     assert config.class_id_format == "label" and config.thresholds["score"] == 0.9
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Wrong parameter type, expected '3' got '2'", "Wrong parameter type, expected 'double' got 'integer'"),
+    ("Wrong parameter type, expected 'Type.DOUBLE' got 'Type.STRING'",
+     "Wrong parameter type, expected 'double' got 'string'"),
+    ("Trying to set parameter 'max_detections' to '1' of type 'DOUBLE', expecting type 'INTEGER'",
+     "Trying to set parameter 'max_detections' to '1' of type 'double', expecting type 'integer'"),
+    ("expected 'PARAMETER_STRING_ARRAY' got '9'", "expected 'string array' got 'string array'"),
+])
+def test_rclpy_type_codes_are_translated_and_values_left_alone(text, expected):
+    assert node_config.type_names(text) == expected
+
+
+def test_a_command_line_value_that_rcl_dropped_for_its_type_is_the_one_checked():
+    # rcl keeps the params file's 0.5 when -p gives a string: the user meant the -p
+    overrides = {"score_threshold": 0.5, "model_spec": "a.yaml"}
+    values = node_config.start_values(["score_threshold", "model_spec", "backend"], overrides,
+                                      [("score_threshold", "abc")])
+    assert values == {"score_threshold": "abc", "model_spec": "a.yaml"}
+    with pytest.raises(StartupError) as caught:
+        node_config.check_value("score_threshold", values["score_threshold"])
+    assert "score_threshold must be float, got 'abc'" in str(caught.value)
+    # an integer for a float parameter is accepted (rclpy alone would refuse it)
+    values = node_config.start_values(["score_threshold"], overrides, [("score_threshold", 1)])
+    assert node_config.check_value("score_threshold", values["score_threshold"]) == 1.0
+    # same type: rcl applied it already; names that are not asked for are left out
+    assert node_config.start_values(["backend"], {"backend": "onnxruntime"}, [("backend", "auto")]) == {
+        "backend": "onnxruntime"}
+
+
+def test_misspelt_parameters_are_named_once_with_the_closest_name():
+    line = node_config.unknown_parameters(["scor_threshold", "model_spec", "scor_threshold", "use_sim_time",
+                                           "qos_overrides./image.subscription.depth"])
+    assert line.startswith("parameter scor_threshold (did you mean score_threshold?) is not a parameter")
+    assert line.count("scor_threshold") == 1 and "\n" not in line
+    assert node_config.unknown_parameters(["model_spec", "use_sim_time", "start_type_description_service"]) is None
+    two = node_config.unknown_parameters(["zzz", "onx_path"])
+    assert two.startswith("parameters onx_path (did you mean onnx_path?), zzz are not")

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 from trt_infer.errors import StartupError
 from trt_infer.ros.config import NodeConfig
-from trt_infer.ros.plan import choose_backend, publisher_plan
+from trt_infer.ros.plan import choose_backend, publisher_plan, without_tensorrt
 from trt_infer.spec import load_spec
 
 
@@ -145,3 +145,17 @@ def test_subscription_follows_the_input_parameters(spec):
 def test_an_unknown_result_kind_is_refused(spec):
     with pytest.raises(ValueError, match="detections, classification, mask"):
         publisher_plan("boxes", config(spec))
+
+
+def test_tensorrt_that_does_not_import_names_the_engine_and_onnx_runtime(spec, files, tmp_path):
+    onnx, engine = files
+    choice = choose_backend(config(spec, backend="tensorrt", engine_path=engine, onnx_path=onnx), never)
+    message = without_tensorrt(choice, onnx, "No module named 'tensorrt'")
+    assert message.startswith("backend tensorrt: TensorRT does not import here (No module named 'tensorrt')")
+    assert "the engine " + engine in message and "-p backend:=onnxruntime" in message
+    assert "-p onnx_path:=" not in message  # it is set already
+    cached = choose_backend(config(spec, backend="tensorrt", onnx_path=onnx, build_if_missing=True), never)
+    message = without_tensorrt(cached, onnx, "No module named 'tensorrt'")
+    assert "the engine of {} from the engine cache in {}".format(onnx, os.path.dirname(onnx)) in message
+    only_engine = choose_backend(config(spec, backend="tensorrt", engine_path=engine), never)
+    assert "-p backend:=onnxruntime -p onnx_path:=model.onnx" in without_tensorrt(only_engine, "", "reason")

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from trt_infer.ros.image_msgs import CHANNELS, ImageError, compressed_view, fill_image, from_bgr, image_view, to_bgr
+from trt_infer.ros.image_msgs import (CHANNELS, ImageError, compressed_view, fill_image, from_bgr, image_view,
+                                     skip_cause, to_bgr)
 
 cv2 = pytest.importorskip("cv2", reason="OpenCV converts colours and decodes compressed images")
 
@@ -81,3 +82,44 @@ def test_colour_conversions_agree_with_each_other():
         grey = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         expected = grey if encoding == "mono8" else bgr
         np.testing.assert_array_equal(to_bgr(converted, encoding), expected)
+
+
+def _jpeg_and_png(image):
+    return cv2.imencode(".jpg", image)[1].tobytes(), cv2.imencode(".png", image)[1].tobytes()
+
+
+def test_each_cause_of_a_bad_compressed_frame_has_its_own_kind():
+    msgs = _messages()
+    image = _gradient(32, 32)
+    jpeg, png = _jpeg_and_png(image)
+    png16 = cv2.imencode(".png", image.astype(np.uint16) * 256)[1].tobytes()
+    corrupt = jpeg[:200] + b"\x00" * 50 + jpeg[250:]   # libjpeg: "Corrupt JPEG data: ... extraneous bytes"
+    kinds = {}
+    for name, data in [("corrupt jpeg", corrupt), ("16-bit png", png16), ("truncated png", png[:len(png) // 2]),
+                       ("text", b"not an image")]:
+        with pytest.raises(ImageError) as caught:
+            compressed_view(msgs.CompressedImage(format="jpeg", data=data))
+        kinds[name] = caught.value.kind
+        assert "skipped" in str(caught.value)
+    assert kinds == {"corrupt jpeg": "compressed:corrupt", "16-bit png": "compressed:depth:uint16",
+                     "truncated png": "compressed", "text": "compressed"}
+    assert len({skip_cause(ImageError(kind, "")) for kind in kinds.values()}) == 3
+
+
+def test_the_decoders_own_lines_are_not_printed(capfd):
+    msgs = _messages()
+    jpeg, png = _jpeg_and_png(_gradient(32, 32))
+    for data in (jpeg[:200] + b"\x00" * 50 + jpeg[250:], png[:len(png) // 2]):
+        with pytest.raises(ImageError) as caught:
+            compressed_view(msgs.CompressedImage(format="jpeg", data=data))
+        assert "decoder: " in str(caught.value)  # the decoder's words, in the one line the node logs
+    assert compressed_view(msgs.CompressedImage(format="jpeg", data=jpeg))[1] == "bgr8"
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
+def test_skip_causes_keep_distinct_messages_apart_and_numbers_together():
+    assert skip_cause(ValueError("shape (1, 2) does not fit")) == skip_cause(ValueError("shape (3, 4) does not fit"))
+    assert skip_cause(ValueError("shape (1, 2) does not fit")) != skip_cause(ValueError("another problem"))
+    assert skip_cause(ValueError("x")) != skip_cause(TypeError("x"))
+    assert skip_cause(ImageError("encoding:yuv422", "a")) == skip_cause(ImageError("encoding:yuv422", "b"))

@@ -147,3 +147,53 @@ def test_thresholds_change_at_run_time_and_stay_valid():
 def test_label_lookup_falls_back_to_the_index():
     spec = ModelSpec(BASE)
     assert spec.label(1) == "thing" and spec.label(7) == "7"
+
+
+NOT_UTF8 = [
+    (u"name: caf\u00e9\n".encode("latin-1"), "iconv -f latin1"),
+    (u"name: caf\u00e9\n".encode("utf-16"), "UTF-16"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not a text file"),
+]
+
+
+@pytest.mark.parametrize("content, words", NOT_UTF8, ids=["latin1", "utf16", "binary"])
+def test_a_spec_that_is_not_utf8_is_one_error_naming_the_file_and_the_fix(tmp_path, content, words):
+    path = tmp_path / "model.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError) as error:
+        load_spec(str(path))
+    message = str(error.value)
+    assert message.startswith(str(path)) and ("must be UTF-8" in message or "not a text file" in message)
+    assert words in message and "\n" not in message
+
+
+@pytest.mark.parametrize("content, words", NOT_UTF8, ids=["latin1", "utf16", "binary"])
+def test_a_labels_file_that_is_not_utf8_is_one_error_naming_the_file_and_the_fix(tmp_path, content, words):
+    (tmp_path / "labels.txt").write_bytes(content)
+    path = write_spec(tmp_path, spec_with(lambda d: d.update(labels="labels.txt")))
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    message = str(error.value)
+    assert path in message and str(tmp_path / "labels.txt") in message and words in message
+
+
+UTF8_LABELS_UNDER_C_LOCALE = """
+import sys
+from trt_infer.spec import load_spec
+print(ascii(load_spec(sys.argv[1]).labels))
+"""
+
+
+def test_utf8_files_are_read_as_utf8_whatever_the_locale(tmp_path):
+    # Python 3.6 under LANG=C decodes open()'s text as ASCII; the spec must not depend on the locale.
+    import subprocess
+    import sys
+
+    (tmp_path / "labels.txt").write_bytes(u"caf\u00e9\n\u00fcber\n".encode("utf-8"))
+    path = write_spec(tmp_path, spec_with(lambda d: d.update(labels="labels.txt", description=u"\u00e9t\u00e9")))
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0",
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", UTF8_LABELS_UNDER_C_LOCALE, path], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip() == ascii([u"caf\u00e9", u"\u00fcber"])

@@ -224,13 +224,35 @@ def load_spec(path):
     import yaml
 
     try:
-        with open(path) as handle:
-            data = yaml.safe_load(handle)
+        data = yaml.safe_load(_read_utf8(path, "model spec"))
     except (IOError, OSError) as error:
         raise SpecError(TOP_LEVEL, "cannot read the model spec: {}".format(error), source=path)
     except yaml.YAMLError as error:
         raise SpecError(TOP_LEVEL, "not valid YAML: {}".format(error), source=path)
+    except ValueError as error:  # not UTF-8
+        raise SpecError(TOP_LEVEL, str(error), source=path)
     return ModelSpec(data, path=path)
+
+
+def _read_utf8(path, what):
+    """The text of a UTF-8 file (a leading BOM dropped), whatever the locale (open() decodes with the
+    locale's encoding on Python 3.6). ValueError saying what the file looks like and how to convert
+    it when it is not UTF-8; IOError/OSError when it cannot be read."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            looks, source = "UTF-16 (it starts with a UTF-16 byte order mark)", "utf-16"
+        elif b"\x00" in data[:4096]:
+            raise ValueError("not a text file (it holds NUL bytes: binary, or UTF-16 without a byte order "
+                             "mark); give the {} (UTF-8 text) here".format(what))
+        else:
+            looks, source = "not UTF-8 (byte 0x{:02x} at offset {}: Latin-1 or Windows-1252 text?)".format(
+                data[error.start], error.start), "latin1"
+        raise ValueError("the {} must be UTF-8 text but is {}; convert it: `iconv -f {} -t utf-8 {} > new{}`".format(
+            what, looks, source, os.path.basename(path), os.path.splitext(path)[1]))
 
 
 def _validate_outputs(outputs, task, roles):
@@ -256,11 +278,12 @@ def _load_labels(labels, spec_path):
     base = os.path.dirname(os.path.abspath(spec_path)) if spec_path else os.getcwd()
     label_path = os.path.normpath(os.path.join(base, labels))
     try:
-        with open(label_path) as handle:
-            lines = [line.strip() for line in handle.read().splitlines()]
+        lines = [line.strip() for line in _read_utf8(label_path, "labels file").splitlines()]
     except (IOError, OSError) as error:
         raise SpecError("labels", "cannot read labels file {}: {} (paths are relative to the spec file)".format(
             label_path, error.strerror or error))
+    except ValueError as error:  # not UTF-8
+        raise SpecError("labels", "labels file {}: {}".format(label_path, error))
     while lines and not lines[-1]:
         lines.pop()
     return lines

@@ -57,6 +57,14 @@ def start_node(env, params_file, onnx_path, *extra):
     return process
 
 
+def run_node(env, *ros_args):
+    """The node run to its end with `--ros-args ros_args...` (it is expected not to start):
+    a CompletedProcess with stdout and stderr together."""
+    return subprocess.run([sys.executable, "-m", "trt_infer.ros.node", "--ros-args"] + [str(a) for a in ros_args],
+                          env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=60)
+
+
 def stop_node(process):
     status = process.stop()
     assert status == 0, "the node exited with {} on SIGINT:\n{}".format(status, process.output)

@@ -34,7 +34,7 @@ def _driver():
     except ImportError as error:
         raise MissingDependencyError(
             "the GPU path needs pycuda ({}); on a Jetson: `pip3 install pycuda` with nvcc on "
-            "PATH, or use the CPU path (preprocess: cpu / backend: onnxruntime)".format(error))
+            "PATH, or run the model on the CPU with ONNX Runtime (node: -p backend:=onnxruntime)".format(error))
     cuda.init()
     return cuda
 

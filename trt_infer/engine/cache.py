@@ -16,7 +16,7 @@ import platform
 import sys
 
 from trt_infer.engine.gpu import gpu_identity
-from trt_infer.errors import EngineMismatchError, ModelNotFoundError
+from trt_infer.errors import EngineError, EngineMismatchError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -186,12 +186,30 @@ def cached_engine(onnx_path, cache_dir, precision="fp16", input_shapes=None, bui
             "no engine for {} ({}, {}) in {}; build it with `{} {} -o {} --precision {}` or start with "
             "build_if_missing enabled".format(onnx_path, precision, _describe(trt_version(trt), gpu), cache_dir,
                                               REBUILD_TOOL, onnx_path, engine_path, precision))
+    _check_writable(cache_dir, engine_path)
     from trt_infer.engine.build import build_engine
 
     logger.info("building %s from %s (first start on this device; later starts reuse it)", engine_path, onnx_path)
     build_engine(onnx_path, engine_path, precision=precision, trt_module=trt_module, gpu=gpu,
                  input_shapes=input_shapes, **build_options)
     return engine_path
+
+
+def _check_writable(cache_dir, engine_path):
+    """EngineError naming cache_dir and the fix unless a file can be created there: checked before
+    the build, which takes minutes on a Nano, rather than when its result is written."""
+    import tempfile
+
+    try:
+        if not os.path.isdir(cache_dir):
+            os.makedirs(cache_dir)
+        tempfile.TemporaryFile(dir=cache_dir).close()
+    except EnvironmentError as error:
+        raise EngineError("cache_dir {}: cannot write the engine there ({}); set cache_dir to a folder this "
+                          "user can write (-p cache_dir:=$HOME/.cache/trt_infer), or build {} once with "
+                          "`{} <model.onnx> -o {}` as a user who can".format(
+                              cache_dir, error.strerror or error, os.path.basename(engine_path), REBUILD_TOOL,
+                              engine_path))
 
 
 def tool_versions(trt, extra=None):

@@ -5,8 +5,14 @@
     threshold_defaults(spec)                   # the thresholds' defaults, declared once the spec is loaded
     config = NodeConfig(all_values, spec)      # every value checked again, absent ones defaulted
 
+    start_values(names, overrides, command_line)   # what the params file and -p set, -p winning
+    unknown_parameters(overrides)              # misspelt names, to say once
+
 No rclpy here, so the node's decisions are testable without DDS (and under Python 3.6).
 """
+import difflib
+import re
+
 from trt_infer.errors import SpecError, StartupError
 from trt_infer.ros import parameters as table
 
@@ -26,8 +32,72 @@ def check_value(name, value):
     problem = param.problem(value)
     if problem:
         raise StartupError("parameter {}; allowed: {}; set it in the params file or with -p {}:=VALUE".format(
-            problem, param.allowed() or param.field.allowed(), name))
+            problem, _allowed(param), name))
     return param.kind(value)
+
+
+def _allowed(param):
+    """The accepted values in words; a float parameter's range as floats (0.0 .. 1.0), as it is typed."""
+    low, high = param.field.minimum, param.field.maximum
+    if param.kind is float and low is not None and high is not None:
+        return "{!r} .. {!r}".format(float(low), float(high))
+    return param.allowed() or param.field.allowed()
+
+
+# rcl_interfaces/msg/ParameterType numbers, as some rclpy versions print them
+PARAMETER_TYPES = ("not set", "bool", "integer", "double", "string", "byte array", "bool array",
+                   "integer array", "double array", "string array")
+# parameters every rclpy node declares itself (Foxy .. Kilted), and rclpy's QoS override namespace
+RCLPY_PARAMETERS = ("use_sim_time", "start_type_description_service")
+RCLPY_PREFIXES = ("qos_overrides.",)
+
+
+def type_names(text):
+    """rclpy's messages with the parameter types in words: "Wrong parameter type, expected '3' got
+    '2'" -> "... expected 'double' got 'integer'"; also 'Type.DOUBLE', 'PARAMETER_DOUBLE' and
+    "type 'DOUBLE'" (values in the message are left alone)."""
+    def code(match):
+        number = int(match.group(2))
+        return "{}'{}'".format(match.group(1), PARAMETER_TYPES[number] if number < len(PARAMETER_TYPES) else number)
+
+    def name(match):
+        return "{}'{}'".format(match.group(1), match.group(2).replace("_", " ").lower())
+
+    names = "|".join(word.upper().replace(" ", "_") for word in PARAMETER_TYPES)
+    text = re.sub(r"((?:expected|got) )'(\d+)'", code, str(text))
+    return re.sub(r"((?:expected|got|type) )'(?:Type\.|PARAMETER_)?({})'".format(names), name, text)
+
+
+def start_values(names, overrides, command_line):
+    """The start-up values of the parameters `names`: rclpy's overrides (name -> value: the params
+    files and -p, as rcl merged them), and the `-p` values of `command_line` ((name, value) in order)
+    where rcl dropped them. rcl keeps a params file's value when a -p gives another type
+    (`-p score_threshold:=abc` over `score_threshold: 0.5`); the user meant the -p, so it is what
+    gets checked. Names without a value are left out."""
+    values = dict((name, overrides[name]) for name in names if name in overrides)
+    for name, value in command_line:
+        if name in names and name in values and type(values[name]) is not type(value):
+            values[name] = value
+        elif name in names and name not in values:
+            values[name] = value
+    return values
+
+
+def unknown_parameters(names):
+    """One line for the parameter names (from the params file or -p) that the node does not have,
+    with the closest known name; None when all are known (or rclpy's own)."""
+    known = table.declared_names()
+    unknown = sorted(set(name for name in names if name not in known and name not in RCLPY_PARAMETERS
+                         and not name.startswith(RCLPY_PREFIXES)))
+    if not unknown:
+        return None
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        described.append("{} (did you mean {}?)".format(name, close[0]) if close else name)
+    return "parameter{} {} {} not a parameter of the node and {} ignored; fix the params file or -p (parameters: " \
+           "{})".format("s" if len(unknown) > 1 else "", ", ".join(described), "are" if len(unknown) > 1 else "is",
+                        "are" if len(unknown) > 1 else "is", ", ".join(known))
 
 
 def check_values(values):

@@ -3,12 +3,19 @@
 `image_view(msg)` returns an (H, W, C) or (H, W) uint8 array that views the message's data
 buffer (row padding from `step` included as a stride), after checking the encoding, the step
 and the data size. Problems raise ImageError with a `kind` ("encoding:yuv422", "step", "size",
-"empty", "compressed") so a node can log each kind once and skip the frame.
+"empty", "compressed", "compressed:corrupt", "compressed:depth:uint16") so a node can log each
+cause once and skip the frame (`skip_cause`).
 
 Needs only numpy (OpenCV for compressed images); the message objects are passed in, so this
 module does not import rclpy or the message packages.
 """
 import array
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
 
 import numpy as np
 
@@ -52,16 +59,73 @@ def image_view(msg):
     return np.lib.stride_tricks.as_strided(flat, shape=shape, strides=strides, writeable=False), encoding
 
 
+def skip_cause(error):
+    """The key under which a node logs a skipped frame once: the ImageError's kind, else the
+    exception's type and message with its numbers left out (so one cause is one line, and
+    another cause of the same type gets its own)."""
+    if isinstance(error, ImageError):
+        return error.kind
+    return "error:{}:{}".format(type(error).__name__, re.sub(r"\d+", "N", str(error))[:200])
+
+
+# a line of rcutils' console format: another thread's log record, not the decoder's
+_LOG_LINE = re.compile(r"^\[(DEBUG|INFO|WARN|ERROR|FATAL)\] \[")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decoder_messages(messages):
+    """Collect into `messages` what the image decoders write to file descriptor 2 meanwhile:
+    libjpeg prints "Corrupt JPEG data: ..." itself, past OpenCV's log level, once per bad frame.
+    Lines in rcutils' format (other threads' log records) are written on to stderr."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", "replace").splitlines():
+                if _LOG_LINE.match(line):
+                    os.write(2, (line + "\n").encode("utf-8"))
+                elif line.strip():
+                    messages.append(line.strip())
+
+
+def _container(data):
+    head = bytes(data[:8])
+    if head.startswith(b"\xff\xd8"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG"):
+        return "PNG"
+    return "compressed"
+
+
 def compressed_view(msg):
-    """(array, encoding) for a sensor_msgs/CompressedImage, decoded by OpenCV (bgr8, bgra8 or mono8)."""
+    """(array, encoding) for a sensor_msgs/CompressedImage, decoded by OpenCV (bgr8, bgra8 or mono8).
+    A frame the decoder reports as corrupt is skipped (ImageError) rather than half decoded."""
     import cv2
 
     if len(msg.data) == 0:
         raise ImageError("empty", "empty compressed image: skipped")
-    decoded = cv2.imdecode(_buffer(msg.data), cv2.IMREAD_UNCHANGED)
-    if decoded is None or decoded.dtype != np.uint8:
-        raise ImageError("compressed", "cannot decode the {!r} compressed image ({} bytes) to 8-bit: skipped".format(
-            msg.format, len(msg.data)))
+    data = _buffer(msg.data)
+    messages = []
+    with _decoder_messages(messages):
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    said = " (decoder: {})".format("; ".join(messages)) if messages else ""
+    if decoded is None:
+        raise ImageError("compressed", "cannot decode the {!r} compressed image ({} bytes){}: skipped".format(
+            msg.format, len(msg.data), said))
+    if messages:
+        raise ImageError("compressed:corrupt", "the {!r} {} image ({} bytes) is corrupt{}: skipped; check the "
+                         "camera driver or its compression".format(msg.format, _container(data), len(data), said))
+    if decoded.dtype != np.uint8:
+        raise ImageError("compressed:depth:" + decoded.dtype.name, "the {!r} {} image is {}-bit; the node takes "
+                         "8-bit images: skipped; publish 8-bit (bgr8, mono8) or convert upstream".format(
+                             msg.format, _container(data), decoded.dtype.itemsize * 8))
     if decoded.ndim == 2:
         return decoded, "mono8"
     return decoded, "bgr8" if decoded.shape[2] == 3 else "bgra8"

@@ -13,6 +13,7 @@ log records reach rclpy through trt_infer/ros/log_forwarding.py. Works with rclp
 import importlib
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -24,10 +25,11 @@ from trt_infer.errors import SpecError, StartupError, TrtInferError
 from trt_infer.paths import resolve_path
 from trt_infer.ros import config as node_config
 from trt_infer.ros import parameters as params_table
-from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, image_view
+from trt_infer.ros.arguments import argument_problem, command_line_parameters, rcl_error_line
+from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, image_view, skip_cause
 from trt_infer.ros.log_forwarding import forward_logging, stop_forwarding
 from trt_infer.ros.mailbox import LatestMailbox
-from trt_infer.ros.plan import choose_backend, publisher_plan
+from trt_infer.ros.plan import choose_backend, publisher_plan, without_tensorrt
 from trt_infer.ros.qos import image_qos, latched_qos, result_qos
 from trt_infer.ros.stats import FrameStats, diagnostic_status
 from trt_infer.tasks import get_task
@@ -50,6 +52,10 @@ def _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, I
         descriptor.floating_point_range = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
     elif low is not None and high is not None:
         descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+    if hasattr(descriptor, "dynamic_typing"):
+        # Galactic and later would refuse another type themselves, naming type codes ("expected '3'
+        # got '2'"); the node checks every value (config.runtime_changes) in the table's words.
+        descriptor.dynamic_typing = True
     return descriptor
 
 
@@ -58,6 +64,8 @@ def open_backend(config, spec):
     from trt_infer.backends import load_backend
 
     choice = choose_backend(config, _tensorrt_importable)
+    if choice.kind == "tensorrt" and _tensorrt_import_problem() is not None:
+        raise StartupError(without_tensorrt(choice, config.onnx_path, _tensorrt_import_problem()))
     try:
         if choice.kind == "onnxruntime":
             return load_backend(choice.model, "onnxruntime")
@@ -75,29 +83,43 @@ def _engine_from_cache(choice, config, spec):
 
 
 def _tensorrt_importable():
+    return _tensorrt_import_problem() is None
+
+
+def _tensorrt_import_problem():
+    """None when TensorRT imports here, else the import error's own words."""
+    from trt_infer.backends.tensorrt_api import import_tensorrt
+
     try:
-        from trt_infer.backends.tensorrt_api import import_tensorrt
         import_tensorrt()
-        return True
-    except ImportError:
-        return False
+        return None
+    except ImportError as error:
+        return str(error.__context__ or error)
 
 
 class InferenceNode(Node):
     """Reads its parameters, loads the model and starts its topics and worker on construction
-    (StartupError when it cannot); `close()` stops the worker and releases the backend."""
+    (StartupError when it cannot); `close()` stops the worker and releases the backend.
+    arguments: the command line rclpy.init was given (sys.argv by default), for its -p values."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, arguments=None, **kwargs):
         super(InferenceNode, self).__init__(NODE_NAME, **kwargs)
         self.backend = None
         self.worker = None
         self.mailbox = LatestMailbox()
         self.stats = FrameStats()
         self._outputs = {}
-        self._logged_kinds = set()
+        self._logged_causes = set()
         self._closing = False
         self._log_handler = forward_logging(self.get_logger())
+        self._command_line = command_line_parameters(sys.argv if arguments is None else arguments, NODE_NAME)
+        # name -> value of the params files' and -p values rclpy holds for this node (Foxy .. Kilted)
+        self._overrides = dict((name, parameter.value) for name, parameter in
+                               getattr(self, "_parameter_overrides", {}).items())
         try:
+            unknown = node_config.unknown_parameters(list(self._overrides) + [name for name, _ in self._command_line])
+            if unknown:
+                _LOG.warning(unknown)
             values = self._declare(node_config.startup_names())
             for name in node_config.PATH_PARAMETERS:
                 values[name] = resolve_path(values[name])
@@ -124,19 +146,22 @@ class InferenceNode(Node):
     # -- start-up -------------------------------------------------------------------------
     def _declare(self, names, defaults=None):
         """Declare the parameters `names` (with the table's descriptors) and return their values,
-        checked against the table."""
+        checked against the table before rclpy sees them (StartupError in the table's words)."""
         from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+        given = node_config.start_values(names, self._overrides, self._command_line)
+        values = {}
         for name in names:
             param = params_table.BY_NAME[name]
-            default = (defaults or {}).get(name, param.default)
+            values[name] = node_config.check_value(name, given.get(name, (defaults or {}).get(name, param.default)))
             descriptor = _descriptor(param, ParameterDescriptor, ParameterType, FloatingPointRange, IntegerRange)
             try:
-                self.declare_parameter(name, default, descriptor)
+                # the checked value: rclpy would refuse an integer for a float parameter, for one
+                self.declare_parameter(name, values[name], descriptor, ignore_override=True)
             except Exception as error:  # noqa: BLE001  rclpy's exception types differ between distros
                 raise StartupError("parameter {}: {} (allowed: {})".format(
-                    name, error, param.allowed() or param.kind.__name__))
-        return node_config.check_values(dict((name, self.get_parameter(name).value) for name in names))
+                    name, node_config.type_names(error), param.allowed() or param.kind.__name__))
+        return values
 
     def _pipeline(self):
         from trt_infer.pipeline import Pipeline
@@ -223,18 +248,20 @@ class InferenceNode(Node):
             try:
                 self._process(*item)
             except Exception as error:  # noqa: BLE001  keep running: one bad frame must not stop the node
-                if self._closing:
-                    return
-                self._log_once("error:" + type(error).__name__, "frame skipped: {}: {}".format(
-                    type(error).__name__, error))
+                if self._shutting_down():
+                    return  # a publisher of a context a signal has just shut down
+                self._log_once(skip_cause(error), "frame skipped: {}: {}".format(type(error).__name__, error))
                 self.stats.count("skipped")
+
+    def _shutting_down(self):
+        return self._closing or not self.context.ok()
 
     def _process(self, msg, view):
         started = time.monotonic()
         try:
             image, encoding = view(msg)
         except ImageError as error:
-            self._log_once(error.kind, str(error))
+            self._log_once(skip_cause(error), str(error))
             self.stats.count("skipped")
             return
         result = self.pipeline(image, color_order=COLOR_ORDER[encoding])
@@ -290,9 +317,9 @@ class InferenceNode(Node):
         self._outputs["overlay"].publish(fill_image(self.Image(), canvas, "bgr8", header))
         self.stats.count("overlay_published")
 
-    def _log_once(self, kind, message):
-        if kind not in self._logged_kinds:
-            self._logged_kinds.add(kind)
+    def _log_once(self, cause, message):
+        if cause not in self._logged_causes:
+            self._logged_causes.add(cause)
             _LOG.warning(message + " (further frames like this are skipped silently; see the statistics topic "
                                    "for counts)")
 
@@ -310,6 +337,15 @@ class InferenceNode(Node):
         return SetParametersResult(successful=True)
 
     def _publish_statistics(self):
+        if self._shutting_down():
+            return
+        try:
+            self._send_statistics()
+        except Exception:  # rclpy's RCLError: its module differs between distros
+            if not self._shutting_down():
+                raise  # a signal shut the context down between the check and the publish: nothing to report
+
+    def _send_statistics(self):
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
         status = diagnostic_status(self.stats.snapshot(), "{}: {}".format(self.get_fully_qualified_name(),
@@ -352,20 +388,58 @@ def shutdown_quietly():
             rclpy.shutdown()
 
 
+def _stop_on_sigterm():
+    """Foxy and Galactic's rclpy handles SIGINT only: SIGTERM (systemd, docker stop, launch) then
+    stops the node like Ctrl-C instead of killing it before its cleanup. Later rclpy handles both."""
+    try:
+        importlib.import_module("rclpy.signals")  # Humble and later
+    except ImportError:
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+
+
+def _ignore_signals():
+    """A second Ctrl-C or SIGTERM during the cleanup must not cut it short (the context stack,
+    the worker): the cleanup is bounded (the worker is joined with a timeout)."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
+def _spin(node):
+    try:
+        rclpy.spin(node)
+    except Exception:  # rclpy's RCLError: its module differs between distros
+        if node.context.ok():
+            raise
+        # a signal shut the context down while the executor was between two waits: a normal stop
+
+
 def main(args=None):
-    """Entry point of `trt_infer_node`; returns the exit status (0 on SIGINT, 1 when it cannot start)."""
-    rclpy.init(args=args)
+    """Entry point of `trt_infer_node`; returns the exit status (0 on SIGINT and SIGTERM, 1 when it
+    cannot start)."""
+    arguments = sys.argv if args is None else args
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    problem = argument_problem(arguments)
+    if problem is not None:
+        logger.fatal(problem)
+        return 1
+    try:
+        rclpy.init(args=arguments)
+    except Exception as error:  # noqa: BLE001  rclpy's RCLError: its module differs between distros
+        logger.fatal("cannot start: {}".format(rcl_error_line(error)))
+        return 1
+    _stop_on_sigterm()
     node = None
     status = 0
     try:
-        node = InferenceNode()
-        rclpy.spin(node)
+        node = InferenceNode(arguments=arguments)
+        _spin(node)
     except TrtInferError as error:  # StartupError and every other error the runtime raises on purpose
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
+        logger.fatal(str(error))
         status = 1
     except (KeyboardInterrupt, _external_shutdown()):
         pass
     finally:
+        _ignore_signals()
         if node is not None:
             node.close()
         shutdown_quietly()

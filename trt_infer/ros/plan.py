@@ -113,6 +113,17 @@ def choose_backend(config, tensorrt_importable):
     return choice
 
 
+def without_tensorrt(choice, onnx_path, reason):
+    """The start-up error when `choice` (kind tensorrt) meets a machine where TensorRT does not
+    import (`reason`): names the engine, and ONNX Runtime for development."""
+    engine = ("the engine of {} from the engine cache in {}".format(onnx_path, choice.cache_dir) if choice.from_cache
+              else "the engine {}".format(choice.model))
+    return ("backend tensorrt: TensorRT does not import here ({}), so {} cannot be loaded; for development run the "
+            "ONNX model on ONNX Runtime with -p backend:=onnxruntime{}, or install TensorRT's Python module (on a "
+            "Jetson: apt package python3-libnvinfer)".format(
+                reason, engine, "" if onnx_path else " -p onnx_path:=model.onnx"))
+
+
 def _onnx_model(requested, onnx):
     if not onnx:
         raise StartupError("backend {} needs onnx_path (an .onnx file from `convert all`); set it in the "
