@@ -1,0 +1,109 @@
+"""The converter's model files as they are read: one line for a file that is not what it claims.
+
+`load_onnx` checks the file's outer layer first (trt_infer.onnx_file: empty, truncated, not ONNX),
+then parses it with onnx; `check_tflite` looks for the TFLite flatbuffer identifier; `tf_ops_left`
+finds the TensorFlow ops tf2onnx could not convert and left in the graph under their TF names.
+Every error is a ModelLoadError (exit status 2) naming the file and what to do.
+"""
+import logging
+import os
+import struct
+
+from trt_infer.errors import ModelLoadError, ModelNotFoundError
+from trt_infer.onnx_file import FIX, check_onnx_file
+
+logger = logging.getLogger(__name__)
+
+TFLITE_IDENTIFIER = b"TFL3"   # the flatbuffer file_identifier of TFLite's schema, at bytes 4-8
+# TensorFlow ops tf2onnx leaves when it cannot convert them -> why, and what to change
+TF_OP_ADVICE = {
+    "StatefulPartitionedCall": "a TensorFlow function tf2onnx could not inline (Keras 3 compiles grouped and "
+                               "depthwise Conv2D with XLA, _XlaMustCompile)",
+    "PartitionedCall": "a TensorFlow function tf2onnx could not inline",
+    "Erfc": "from the exact GELU; gelu(approximate=True) exports as ONNX ops",
+}
+KERAS_VIA_TORCH = ("for a Keras 3 model, export through Keras's PyTorch backend instead: KERAS_BACKEND=torch python -c "
+                   "\"import keras, numpy; m = keras.models.load_model('{keras}'); m(numpy.zeros({shape}, 'float32')); "
+                   "m.export('{onnx}', format='onnx')\" (with the model's input shape), then `convert export {onnx}`; "
+                   "otherwise replace those layers")
+
+
+def load_onnx(path):
+    """onnx.load(path), or ModelNotFoundError / ModelLoadError saying what is wrong with the file."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not os.path.exists(path):
+        raise ModelNotFoundError("{} does not exist".format(path))
+    check_onnx_file(path)
+    try:
+        return onnx.load(path)
+    except DecodeError as error:
+        first = (str(error).strip().splitlines() or ["corrupt"])[0]
+        raise ModelLoadError("{} is not a readable ONNX model ({}); {}".format(path, first, FIX))
+
+
+def check_tflite(path):
+    """ModelLoadError unless `path` starts like a TFLite flatbuffer (its identifier, a root inside it)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if size == 0:
+        raise ModelLoadError("{} is empty (0 bytes), not a TFLite model; {}".format(path, FIX))
+    if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
+        raise ModelLoadError("{} is not a TFLite flatbuffer (bytes 4-8 are {!r}, a .tflite file has {!r}); pass the "
+                             ".tflite model itself, or rename the file to its real format".format(
+                                 path, head[4:8], TFLITE_IDENTIFIER))
+    if struct.unpack("<I", head[:4])[0] >= size:
+        raise ModelLoadError("{} is truncated ({} bytes, its root table lies beyond the end); {}".format(
+            path, size, FIX))
+
+
+def _graphs(graph):
+    """`graph` and, depth first, the subgraphs of its nodes (If/Loop/Scan bodies)."""
+    import onnx
+
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                for inner in _graphs(attribute.g):
+                    yield inner
+            elif attribute.type == onnx.AttributeProto.GRAPHS:
+                for subgraph in attribute.graphs:
+                    for inner in _graphs(subgraph):
+                        yield inner
+
+
+def tf_ops_left(model):
+    """{op type: [node names]} of default-domain nodes that are no ONNX op: TensorFlow ops tf2onnx left.
+    TFLite ops (TFL_*, which `convert check` and `convert fix` handle) and TensorRT plugins (*_TRT) are
+    not counted, nor ops of the model's own local functions."""
+    import onnx.defs
+
+    local = set((function.domain, function.name) for function in model.functions)
+    found = {}
+    for graph in _graphs(model.graph):
+        for node in graph.node:
+            domain, op = node.domain or "", node.op_type
+            if (domain not in ("", "ai.onnx") or (domain, op) in local or op.startswith("TFL_")
+                    or op.endswith("_TRT") or onnx.defs.has(op)):
+                continue
+            found.setdefault(op, []).append(node.name or "<unnamed {}>".format(op))
+    return found
+
+
+def describe_tf_ops(path, ops):
+    """One line naming the TensorFlow ops left in `path` ({op: [node names]}), why and what to try."""
+    parts = []
+    for op in sorted(ops, key=lambda name: (-len(ops[name]), name)):
+        names = ops[op]
+        why = TF_OP_ADVICE.get(op)
+        parts.append("{} x{} ({}{}){}".format(op, len(names), names[0], ", ..." if len(names) > 1 else "",
+                                              ": " + why if why else ""))
+    stem, extension = os.path.splitext(path)
+    keras = path if extension.lower() in (".keras", ".h5", ".hdf5") else "MODEL.keras"
+    try_next = KERAS_VIA_TORCH.format(keras=keras, shape="(1, 224, 224, 3)",
+                                      onnx=stem + ".torch.onnx" if keras == path else "MODEL.onnx")
+    return ("{}: tf2onnx left TensorFlow ops that are not ONNX, which neither TensorRT nor ONNX Runtime can run: "
+            "{}. To try: {}".format(path, "; ".join(parts), try_next))
