@@ -19,6 +19,7 @@ MODEL_FIELDS = {1: ("ir_version", 0), 2: ("producer_name", 2), 3: ("producer_ver
                 14: ("metadata_props", 2), 20: ("training_info", 2), 25: ("functions", 2),
                 26: ("configuration", 2)}
 REQUIRED = ("ir_version", "graph", "opset_import")
+MAX_FIELD = 99        # fields ONNX may add later are accepted; a larger number is another kind of file
 FIX = "copy the complete file again or export it again (convert export)"
 _FIXED_SIZES = {1: 8, 5: 4}          # wire types 1 (64-bit) and 5 (32-bit)
 
@@ -57,7 +58,7 @@ def top_level_fields(path):
             key, after = _varint(handle, offset)
             number, wire = key >> 3, key & 7
             name, expected = MODEL_FIELDS.get(number, ("field {}".format(number), wire))
-            if number == 0 or wire not in (0, 1, 2, 5) or wire != expected:
+            if not 0 < number <= MAX_FIELD or wire not in (0, 1, 2, 5) or wire != expected:
                 raise _Corrupt(offset, False)
             if wire == 0:
                 _, offset = _varint(handle, after)
