@@ -218,9 +218,10 @@ def _finish(partial, output, input_names, input_shapes, tf_source=None):
     model = onnx.load(partial)
     left = tf_ops_left(model) if tf_source else None
     if left:
-        raise ExportError(describe_tf_ops(tf_source, left))
-    inputs = [value for value in model.graph.input
-              if value.name not in set(initializer.name for initializer in model.graph.initializer)]
+        first = _graph_inputs(model)[0] if _graph_inputs(model) else None
+        shape = None if first is None else [dim.dim_value for dim in first.type.tensor_type.shape.dim]
+        raise ExportError(describe_tf_ops(tf_source, left, shape))
+    inputs = _graph_inputs(model)
     if input_names:
         if len(input_names) != len(inputs):
             raise ExportError("--input-names gives {} names for {} inputs ({})".format(
@@ -231,10 +232,14 @@ def _finish(partial, output, input_names, input_shapes, tf_source=None):
     onnx.save(model, output)
 
 
+def _graph_inputs(model):
+    initializers = set(initializer.name for initializer in model.graph.initializer)
+    return [value for value in model.graph.input if value.name not in initializers]
+
+
 def apply_input_shapes(model, input_shapes):
     """Give graph inputs static shapes in place: {name: dims}, or {None: dims} for a single-input model."""
-    initializers = set(initializer.name for initializer in model.graph.initializer)
-    inputs = [value for value in model.graph.input if value.name not in initializers]
+    inputs = _graph_inputs(model)
     for name, shape in (input_shapes or {}).items():
         _set_input_shape(model, inputs, name, shape)
     return model

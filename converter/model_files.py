@@ -22,10 +22,10 @@ TF_OP_ADVICE = {
     "PartitionedCall": "a TensorFlow function tf2onnx could not inline",
     "Erfc": "from the exact GELU; gelu(approximate=True) exports as ONNX ops",
 }
-KERAS_VIA_TORCH = ("for a Keras 3 model, export through Keras's PyTorch backend instead: KERAS_BACKEND=torch python -c "
-                   "\"import keras, numpy; m = keras.models.load_model('{keras}'); m(numpy.zeros({shape}, 'float32')); "
-                   "m.export('{onnx}', format='onnx')\" (with the model's input shape), then `convert export {onnx}`; "
-                   "otherwise replace those layers")
+KERAS_VIA_TORCH = ("for a Keras 3 model, export through Keras's PyTorch backend instead, with a static input shape: "
+                   "KERAS_BACKEND=torch python -c \"import keras; keras.models.load_model('{keras}').export('{onnx}', "
+                   "format='onnx', input_signature=[keras.InputSpec(shape={shape}, dtype='float32')])\", then "
+                   "`convert export {onnx}`; otherwise replace those layers")
 
 
 def load_onnx(path):
@@ -93,8 +93,9 @@ def tf_ops_left(model):
     return found
 
 
-def describe_tf_ops(path, ops):
-    """One line naming the TensorFlow ops left in `path` ({op: [node names]}), why and what to try."""
+def describe_tf_ops(path, ops, input_shape=None):
+    """One line naming the TensorFlow ops left in `path` ({op: [node names]}), why and what to try;
+    input_shape: the exported graph's input dimensions (None or <= 0 where dynamic), for the example."""
     parts = []
     for op in sorted(ops, key=lambda name: (-len(ops[name]), name)):
         names = ops[op]
@@ -103,7 +104,9 @@ def describe_tf_ops(path, ops):
                                               ": " + why if why else ""))
     stem, extension = os.path.splitext(path)
     keras = path if extension.lower() in (".keras", ".h5", ".hdf5") else "MODEL.keras"
-    try_next = KERAS_VIA_TORCH.format(keras=keras, shape="(1, 224, 224, 3)",
+    dims = [dim if dim and dim > 0 else (1 if index == 0 else 224)
+            for index, dim in enumerate(input_shape or (None, 224, 224, 3))]
+    try_next = KERAS_VIA_TORCH.format(keras=keras, shape=tuple(dims),
                                       onnx=stem + ".torch.onnx" if keras == path else "MODEL.onnx")
     return ("{}: tf2onnx left TensorFlow ops that are not ONNX, which neither TensorRT nor ONNX Runtime can run: "
             "{}. To try: {}".format(path, "; ".join(parts), try_next))
