@@ -92,10 +92,11 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
 
 def check_source(source, source_format=None):
     """ModelLoadError when a file source is not what its name says (empty, truncated, another format)."""
-    from converter.model_files import check_tflite
+    from converter.model_files import check_keras, check_tflite, check_torchscript
     from trt_infer.onnx_file import check_onnx_file
 
-    checks = {"onnx": check_onnx_file, "tflite": check_tflite}
+    checks = {"onnx": check_onnx_file, "tflite": check_tflite, "keras": check_keras,
+              "torchscript": check_torchscript}
     source_format = source_format or detect_format(source)
     if source_format in checks:
         checks[source_format](source)

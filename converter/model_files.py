@@ -1,7 +1,8 @@
 """The converter's model files as they are read: one line for a file that is not what it claims.
 
 `load_onnx` checks the file's outer layer first (trt_infer.onnx_file: empty, truncated, not ONNX),
-then parses it with onnx; `check_tflite` looks for the TFLite flatbuffer identifier; `tf_ops_left`
+then parses it with onnx; `check_tflite` looks for the TFLite flatbuffer identifier, `check_keras`
+and `check_torchscript` for the zip or HDF5 container of those files; `tf_ops_left`
 finds the TensorFlow ops tf2onnx could not convert and left in the graph under their TF names.
 Every error is a ModelLoadError (exit status 2) naming the file and what to do.
 """
@@ -57,6 +58,38 @@ def check_tflite(path):
     if struct.unpack("<I", head[:4])[0] >= size:
         raise ModelLoadError("{} is truncated ({} bytes, its root table lies beyond the end); {}".format(
             path, size, FIX))
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # at byte 0, 512, 1024, 2048, ... (the HDF5 superblock)
+
+
+def _check_container(path, kind, container, how_to_save):
+    import zipfile
+
+    if os.path.getsize(path) == 0:
+        raise ModelLoadError("{} is empty (0 bytes), not a {}; {}".format(path, kind, FIX))
+    if container == "HDF5 file":
+        with open(path, "rb") as handle:
+            head = handle.read(2048 + len(HDF5_SIGNATURE))
+        ok = any(head[offset:offset + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE for offset in (0, 512, 1024, 2048))
+    else:
+        ok = zipfile.is_zipfile(path)
+    if not ok:
+        raise ModelLoadError("{} is not a {} (not a complete {}); copy it again, or save the model again with "
+                             "{}".format(path, kind, container, how_to_save))
+
+
+def check_keras(path):
+    """ModelLoadError unless `path` is the container its extension says: .keras a zip archive, .h5 HDF5."""
+    if os.path.splitext(path)[1].lower() == ".keras":
+        _check_container(path, "Keras 3 .keras file", "zip archive", "model.save('model.keras')")
+    else:
+        _check_container(path, "Keras HDF5 model", "HDF5 file", "model.save('model.h5')")
+
+
+def check_torchscript(path):
+    """ModelLoadError unless `path` is a zip archive, as torch.jit.save writes."""
+    _check_container(path, "TorchScript file", "zip archive", "torch.jit.save(torch.jit.script(model), 'model.pt')")
 
 
 def _graphs(graph):

@@ -109,6 +109,9 @@ class KerasModel(object):
     positional_outputs = True
 
     def __init__(self, path):
+        from converter.model_files import check_keras
+
+        check_keras(path)
         import keras
 
         self.model = keras.models.load_model(path, compile=False)

@@ -234,6 +234,27 @@ def test_a_text_file_named_tflite_is_not_a_tflite_flatbuffer(tmp_path, capsys, c
     assert not os.path.exists(str(tmp_path / "m.onnx")) and not os.path.exists(str(tmp_path / "out"))
 
 
+@pytest.mark.parametrize("name, expected", [
+    ("model.keras", "is not a Keras 3 .keras file (not a complete zip archive); copy it again, or save the model "
+                    "again with model.save('model.keras')"),
+    ("model.h5", "is not a Keras HDF5 model (not a complete HDF5 file); copy it again, or save the model again "
+                 "with model.save('model.h5')"),
+    ("model.pt", "is not a TorchScript file (not a complete zip archive); copy it again, or save the model again "
+                 "with torch.jit.save(torch.jit.script(model), 'model.pt')"),
+])
+def test_a_text_file_named_like_a_keras_or_torchscript_model_says_so(tmp_path, capsys, name, expected):
+    fake = tmp_path / name
+    fake.write_text(u"<html>404 not found</html>\n")
+    argv = ["export", str(fake), "-o", str(tmp_path / "m.onnx"), "--input-shape", "1,3,8,8", "-q"]
+    assert main(argv) == EXIT_ERROR
+    line = error_line(capsys, "export")
+    assert line.endswith("{} {}".format(fake, expected)) and "File not found" not in line
+    if name == "model.keras":
+        assert main(["verify", str(fake), flatten_model(tmp_path / "good.onnx"), "-q"]) == EXIT_ERROR
+        assert error_line(capsys, "verify").endswith("{} {}".format(fake, expected))
+    assert not os.path.exists(str(tmp_path / "m.onnx"))
+
+
 # --- TensorFlow ops that tf2onnx left in the graph --------------------------------------------------
 
 def tf_ops_model(path):
