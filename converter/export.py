@@ -217,12 +217,11 @@ def _finish(partial, output, input_names, input_shapes, tf_source=None):
     from converter.model_files import describe_tf_ops, tf_ops_left
 
     model = onnx.load(partial)
+    inputs = _graph_inputs(model)
     left = tf_ops_left(model) if tf_source else None
     if left:
-        first = _graph_inputs(model)[0] if _graph_inputs(model) else None
-        shape = None if first is None else [dim.dim_value for dim in first.type.tensor_type.shape.dim]
+        shape = [dim.dim_value for dim in inputs[0].type.tensor_type.shape.dim] if inputs else None
         raise ExportError(describe_tf_ops(tf_source, left, shape))
-    inputs = _graph_inputs(model)
     if input_names:
         if len(input_names) != len(inputs):
             raise ExportError("--input-names gives {} names for {} inputs ({})".format(
