@@ -16,6 +16,9 @@ import logging
 from trt_infer import cli_logging
 from trt_infer.errors import TrtInferError
 
+# 0 ok; 1 a check, verify, step of `all` or build that ran and failed; 2 bad input or usage, nothing
+# written (docs/converting.md, "Exit status"). Exceptions are exit 2: the converter's and the
+# runtime's error classes say what was wrong with which file or option.
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 HOST, DEVICE = "host", "device"
 # Where a command runs, and how to get what it needs there.

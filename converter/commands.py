@@ -10,6 +10,9 @@ import time
 
 from converter import targets
 from converter.cli import EXIT_FAILED, EXIT_OK
+from converter.errors import ConversionError, FixError
+from trt_infer import paths
+from trt_infer.errors import ModelLoadError, SettingError
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +67,9 @@ def run_export(args):
 
 
 def _load_onnx(path):
-    import onnx
+    from converter.model_files import load_onnx
 
-    _must_exist(path)
-    return onnx.load(path)
+    return load_onnx(path)
 
 
 def _with_shapes(model, shapes):
@@ -90,24 +92,39 @@ def _run_fixes(model, target, spec, nms, passes=None):
     return run_fixes(model, target, spec=spec, nms=nms, passes=passes)
 
 
-def _save_new(model, path, source):
+def _check_output(path, inputs, option="-o/--output"):
+    paths.check_output(path, inputs, option=option, error=ConversionError)
+
+
+def _save_new(model, path, inputs):
     import onnx
 
-    if os.path.abspath(path) == os.path.abspath(source):
-        raise ValueError("the output {} is the input; choose another output path (inputs are never "
-                         "overwritten)".format(path))
+    _check_output(path, inputs)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     onnx.save(model, path)
     return path
 
 
+def _refuse_tf_ops(model, path):
+    """A graph with TensorFlow ops tf2onnx left cannot be repaired (onnx-graphsurgeon cannot even read
+    their attributes): say so before the passes run."""
+    from converter.model_files import describe_tf_ops, tf_ops_left
+
+    left = tf_ops_left(model)
+    if left:
+        raise FixError(describe_tf_ops(path, left))
+
+
 def run_fix(args):
     target = _target(args)
-    model = _with_shapes(_load_onnx(args.onnx), _shapes(args))
     output = args.output or os.path.splitext(args.onnx)[0] + ".fixed.onnx"
+    inputs = [args.onnx, getattr(args, "spec", None)]
+    _check_output(output, inputs, "-o/--output" if args.output else "the default output (choose one with -o)")
+    model = _with_shapes(_load_onnx(args.onnx), _shapes(args))
+    _refuse_tf_ops(model, args.onnx)
     fixed, reports = _run_fixes(model, target, _load_spec(args), args.nms)   # run_fixes logs each report
-    _save_new(fixed, output, args.onnx)
+    _save_new(fixed, output, inputs)
     logger.info("wrote %s (%d change(s)); run `convert check %s --target %s` next",
                 output, len(reports), output, target.name)
     return EXIT_OK
@@ -177,6 +194,7 @@ def run_all(args):
     target = _target(args)
     spec = _load_spec(args)
     stem = os.path.join(args.output_dir, _stem(args.source))
+    _check_all_paths(args, stem)
     steps = []
 
     def step(name, status, detail, started):
@@ -196,6 +214,8 @@ def run_all(args):
         step("export", "ok", exported, started)
         started = time.time()
         fixed_path, verify_path, reports = _fix_for_all(args, target, spec, exported, stem)
+    except (ModelLoadError, SettingError):
+        raise                       # a bad input file or option: exit status 2, not a failed step
     except (ValueError, OSError, RuntimeError) as error:
         # The step that raised is the one after the last recorded; its message says what to change.
         step("fix" if steps else "export", "FAILED", str(error), started)
@@ -241,6 +261,21 @@ def run_all(args):
     return EXIT_OK if steps_ok else EXIT_FAILED
 
 
+ALL_OUTPUTS = (".onnx", ".fixed.onnx", ".noplugin.onnx", ".engine", ".engine.json")
+
+
+def _check_all_paths(args, stem):
+    """Before any step runs: the source reads as its format, and no file `all` writes is one of its inputs."""
+    from converter.export import check_source, source_file
+
+    inputs = [source_file(args.source), args.spec, args.inputs]
+    paths.check_output(args.output_dir, inputs, option="-o/--output-dir", folder=True, error=SettingError)
+    for suffix in ALL_OUTPUTS:
+        paths.check_output(stem + suffix, inputs, option="-o/--output-dir {}: the output".format(args.output_dir),
+                           error=SettingError)
+    check_source(args.source)
+
+
 def _fix_for_all(args, target, spec, exported, stem):
     """Fix the exported graph. With an NMS plugin, the graph from just before the plugin goes in is
     kept as <stem>.noplugin.onnx: ONNX Runtime cannot run plugins, so verify compares that one."""
@@ -252,10 +287,10 @@ def _fix_for_all(args, target, spec, exported, stem):
     passes = [name for name in PASS_NAMES if name != "insert_nms_plugin"] if plugin else None
     fixed, reports = _run_fixes(model, target, spec, args.nms, passes)
     if not plugin:
-        return _save_new(fixed, fixed_path, exported), fixed_path, reports
-    verify_path = _save_new(fixed, stem + ".noplugin.onnx", exported)
+        return _save_new(fixed, fixed_path, [exported]), fixed_path, reports
+    verify_path = _save_new(fixed, stem + ".noplugin.onnx", [exported])
     with_plugin, plugin_reports = _run_fixes(fixed, target, spec, args.nms, ["insert_nms_plugin"])
-    return _save_new(with_plugin, fixed_path, exported), verify_path, reports + plugin_reports
+    return _save_new(with_plugin, fixed_path, [exported]), verify_path, reports + plugin_reports
 
 
 def _verify_for_all(args, exported, fixed, step, started, fixed_inputs=None):

@@ -8,15 +8,18 @@ through). Afterwards, uniformly for every source: inputs renamed and static shap
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 
 from converter.errors import ExportError
+from trt_infer import paths
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("saved_model", "keras", "tflite", "torch", "torchscript", "onnx")
+TF_FORMATS = ("saved_model", "keras", "tflite")   # through tf2onnx, which may leave TF ops it cannot convert
 # torch.onnx.export's TorchScript-based exporter handles opsets up to 17; beyond, only dynamo.
 TORCHSCRIPT_EXPORTER_MAX_OPSET = 17
 
@@ -43,6 +46,11 @@ def detect_format(source):
                       "a TorchScript .pt, or a PyTorch entry point `module.py:factory`".format(source, extension))
 
 
+def source_file(source):
+    """The file or folder a source names ("net.py" of "net.py:make")."""
+    return _split_entry_point(source)[0]
+
+
 def _split_entry_point(source):
     # "models/net.py:make" -> ("models/net.py", ":", "make"); Windows drive letters are not a concern here.
     if ".py:" in source:
@@ -60,19 +68,21 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
     opset: overrides the target's export opset.
     """
     source_format = detect_format(source)
+    check_source(source, source_format)
+    partial = os.path.abspath(output) + ".partial.onnx"
+    for written in (output, partial, partial + ".data"):
+        paths.check_output(written, [source_file(source)], error=ExportError)
     output = os.path.abspath(output)
-    _refuse_overwriting(source, output)
     opset = opset or target.export_opset
     if opset > target.max_opset:
         raise ExportError("opset {} is above what {} accepts ({})".format(opset, target.name, target.max_opset))
     os.makedirs(os.path.dirname(output), exist_ok=True)
-    partial = output + ".partial.onnx"
     exporters = {"saved_model": _from_saved_model, "keras": _from_keras, "tflite": _from_tflite,
                  "torch": _from_torch_entry_point, "torchscript": _from_torchscript, "onnx": _from_onnx}
     logger.info("export: %s (%s) -> %s at opset %s", source, source_format, output, opset)
     try:
         exporters[source_format](source, partial, opset, inputs_as_nchw=inputs_as_nchw, input_shapes=input_shapes)
-        _finish(partial, output, input_names, input_shapes)
+        _finish(partial, output, input_names, input_shapes, source if source_format in TF_FORMATS else None)
     finally:
         for leftover in (partial, partial + ".data"):   # torch's dynamo exporter writes weights beside it
             if os.path.exists(leftover):
@@ -80,11 +90,16 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
     return output
 
 
-def _refuse_overwriting(source, output):
-    source_path = _split_entry_point(source)[0]
-    if os.path.exists(source_path) and os.path.abspath(source_path) == output:
-        raise ExportError("the output {} is the input; choose another output path (the input is never "
-                          "overwritten)".format(output))
+def check_source(source, source_format=None):
+    """ModelLoadError when a file source is not what its name says (empty, truncated, another format)."""
+    from converter.model_files import check_keras, check_tflite, check_torchscript
+    from trt_infer.onnx_file import check_onnx_file
+
+    checks = {"onnx": check_onnx_file, "tflite": check_tflite, "keras": check_keras,
+              "torchscript": check_torchscript}
+    source_format = source_format or detect_format(source)
+    if source_format in checks:
+        checks[source_format](source)
 
 
 def _run_tf2onnx(arguments, source):
@@ -122,6 +137,9 @@ def _from_tflite(source, output, opset, inputs_as_nchw=None, **_):
 
     try:
         tf2onnx.convert.from_tflite(source, opset=opset, inputs_as_nchw=inputs_as_nchw, output_path=output)
+    except struct.error as error:   # the flatbuffer reader ran past the end of the file
+        raise ExportError("{} is truncated or not a TFLite flatbuffer ({}); copy the complete .tflite file "
+                          "again".format(source, error))
     except Exception as error:  # noqa: BLE001  tf2onnx raises whatever its handlers hit
         raise ExportError("tf2onnx could not convert {}: {}".format(source, str(error).strip().splitlines()[0]))
 
@@ -184,19 +202,26 @@ def _from_torchscript(source, output, opset, inputs_as_nchw=None, input_shapes=N
 def _from_onnx(source, output, opset, inputs_as_nchw=None, **_):
     import onnx
 
+    from converter.model_files import load_onnx
+
     if inputs_as_nchw:
         raise ExportError("--inputs-as-nchw applies when exporting from TF/TFLite; this is ONNX already")
-    model = onnx.load(source)
-    onnx.save(model, output)
+    onnx.save(load_onnx(source), output)
 
 
-def _finish(partial, output, input_names, input_shapes):
-    """Rename inputs and set static shapes, the same way for every source; then move into place."""
+def _finish(partial, output, input_names, input_shapes, tf_source=None):
+    """Rename inputs and set static shapes, the same way for every source; then move into place.
+    tf_source: the TF/TFLite source tf2onnx converted, whose unconverted ops are an error."""
     import onnx
 
+    from converter.model_files import describe_tf_ops, tf_ops_left
+
     model = onnx.load(partial)
-    inputs = [value for value in model.graph.input
-              if value.name not in set(initializer.name for initializer in model.graph.initializer)]
+    inputs = _graph_inputs(model)
+    left = tf_ops_left(model) if tf_source else None
+    if left:
+        shape = [dim.dim_value for dim in inputs[0].type.tensor_type.shape.dim] if inputs else None
+        raise ExportError(describe_tf_ops(tf_source, left, shape))
     if input_names:
         if len(input_names) != len(inputs):
             raise ExportError("--input-names gives {} names for {} inputs ({})".format(
@@ -207,10 +232,14 @@ def _finish(partial, output, input_names, input_shapes):
     onnx.save(model, output)
 
 
+def _graph_inputs(model):
+    initializers = set(initializer.name for initializer in model.graph.initializer)
+    return [value for value in model.graph.input if value.name not in initializers]
+
+
 def apply_input_shapes(model, input_shapes):
     """Give graph inputs static shapes in place: {name: dims}, or {None: dims} for a single-input model."""
-    initializers = set(initializer.name for initializer in model.graph.initializer)
-    inputs = [value for value in model.graph.input if value.name not in initializers]
+    inputs = _graph_inputs(model)
     for name, shape in (input_shapes or {}).items():
         _set_input_shape(model, inputs, name, shape)
     return model

@@ -29,10 +29,11 @@ class OnnxRuntimeModel(object):
     """An ONNX file in ONNX Runtime (CPU), optionally with extra internal tensors exposed as outputs."""
 
     def __init__(self, path, extra_outputs=()):
-        import onnx
         import onnxruntime
 
-        model = onnx.load(path)
+        from converter.model_files import load_onnx
+
+        model = load_onnx(path)
         if extra_outputs:
             model = _expose(model, extra_outputs)
         self.output_names = [value.name for value in model.graph.output]
@@ -53,9 +54,9 @@ class OnnxRuntimeModel(object):
 
 def internal_tensors(path):
     """Names of the values computed inside an ONNX graph (what `_expose` can make outputs)."""
-    import onnx
+    from converter.model_files import load_onnx
 
-    return set(name for node in onnx.load(path).graph.node for name in node.output)
+    return set(name for node in load_onnx(path).graph.node for name in node.output)
 
 
 def _expose(model, names):
@@ -84,6 +85,9 @@ class TfliteModel(object):
     """A .tflite file in TensorFlow Lite's interpreter; outputs keyed by the tensor names tf2onnx keeps."""
 
     def __init__(self, path):
+        from converter.model_files import check_tflite
+
+        check_tflite(path)
         import tensorflow as tf
 
         self.interpreter = tf.lite.Interpreter(model_path=path)
@@ -105,6 +109,9 @@ class KerasModel(object):
     positional_outputs = True
 
     def __init__(self, path):
+        from converter.model_files import check_keras
+
+        check_keras(path)
         import keras
 
         self.model = keras.models.load_model(path, compile=False)
@@ -264,13 +271,13 @@ def verify(reference_path, fixed_path, inputs=None, seed=0, runs=1, atol=DEFAULT
 
     fixed_inputs: optional feeds -> feeds function for what the fixed graph gets instead of the
     reference's inputs (see spec_normaliser)."""
-    import onnx
+    from converter.model_files import load_onnx
 
     fixed = OnnxRuntimeModel(fixed_path)
     sources = {}
     if reference_path.lower().endswith(".onnx"):
         known = internal_tensors(reference_path) | set(OnnxRuntimeModel(reference_path).output_names)
-        fixed_model = onnx.load(fixed_path)
+        fixed_model = load_onnx(fixed_path)
         for name in fixed.output_names:
             traced = trace_to_reference(fixed_model, name, known)
             if traced is not None:

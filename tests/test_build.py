@@ -18,6 +18,7 @@ import pytest
 from tests.support.fake_tensorrt import FakePycuda, FakeTrtBuilder, FakeTrtTerminate
 from trt_infer.engine import build, calibration
 from trt_infer.engine import cache as engine_cache
+from trt_infer.errors import SettingError
 
 FakeTrt82Builder = FakeTrtBuilder
 NANO = {"name": "NVIDIA Tegra X1", "compute_capability": "5.3"}
@@ -27,7 +28,9 @@ XAVIER = {"name": "Xavier", "compute_capability": "7.2"}
 @pytest.fixture
 def onnx_file(tmp_path):
     path = tmp_path / "model.onnx"
-    path.write_bytes(b"an onnx file the fake parser never reads")
+    # The smallest complete ModelProto, written without onnx (absent on Python 3.6): ir_version 7, a
+    # graph named "g", opset 13. Only build's file check reads it; the fake parser does not.
+    path.write_bytes(b"\x08\x07" b"\x3a\x03\x12\x01g" b"\x42\x02\x10\x0d")
     return str(path)
 
 
@@ -177,7 +180,7 @@ def test_elapsed_time_lines_where_there_is_no_progress_monitor(onnx_file, tmp_pa
 
 
 def test_never_overwrites_the_onnx_input(onnx_file):
-    with pytest.raises(build.BuildError, match="would overwrite an ONNX file"):
+    with pytest.raises(SettingError, match="would overwrite an ONNX file"):
         build.build_engine(onnx_file, onnx_file, trt_module=FakeTrt82Builder(), gpu=NANO)
 
 
@@ -202,13 +205,13 @@ def test_profile_for_an_unknown_input_is_an_error():
 
 def test_cli_reports_a_missing_onnx(tmp_path, caplog):
     args = build.add_arguments(argparse.ArgumentParser()).parse_args([str(tmp_path / "missing.onnx")])
-    assert build.run(args) == 1
+    assert build.run(args) == 2
     (record,) = [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert record.levelno == logging.ERROR and record.getMessage().startswith("ONNX file not found: ")
 
 
-def test_the_build_command_prints_errors_with_its_name_and_exits_1(tmp_path, capsys):
-    assert build.main([str(tmp_path / "missing.onnx"), "-q"]) == 1
+def test_the_build_command_prints_errors_with_its_name_and_exits_2_for_bad_input(tmp_path, capsys):
+    assert build.main([str(tmp_path / "missing.onnx"), "-q"]) == 2
     assert capsys.readouterr().err == "convert build: error: ONNX file not found: {}\n".format(
         tmp_path / "missing.onnx")
     with pytest.raises(SystemExit) as exit_info:

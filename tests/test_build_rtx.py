@@ -133,7 +133,7 @@ def test_cli_builds_next_to_the_onnx_with_the_module_from_the_environment(rtx, t
     assert build.run(parser.parse_args([onnx_path, "--precision", "fp32", "--workspace", "64"])) == 0
     sidecar = engine_cache.read_sidecar(str(tmp_path / "tiny.fp32.engine"))
     assert sidecar["build_options"]["workspace_mib"] == 64 and sidecar["build_options"]["tensorrt_module"] == RTX
-    assert build.run(parser.parse_args([onnx_path, "-o", onnx_path])) == 1
+    assert build.run(parser.parse_args([onnx_path, "-o", onnx_path])) == 2   # usage: the output is the input
     assert any(record.levelno == logging.ERROR and "would overwrite an ONNX file" in record.getMessage()
                for record in caplog.records)
 

@@ -252,7 +252,7 @@ def test_convert_build_help_and_run_on_a_device_without_the_host_tools(tmp_path)
     missing = str(tmp_path / "missing.onnx")
     completed = run_blocked("from converter.cli import main\nsys.exit(main(['build', {!r}]))\n".format(missing),
                             blocked)
-    assert (completed.returncode, completed.stderr) == (1, "convert build: error: ONNX file not found: {}\n".format(
+    assert (completed.returncode, completed.stderr) == (2, "convert build: error: ONNX file not found: {}\n".format(
         missing))
 
 

@@ -1,6 +1,7 @@
 """trt_infer.paths.resolve_path against a fake installed prefix: <prefix>/share/trt_infer/config/...
 with AMENT_PREFIX_PATH pointing at it and the working directory elsewhere, through the ament index
-(when ament_index_python is installed) and through AMENT_PREFIX_PATH alone (when it is not)."""
+(when ament_index_python is installed) and through AMENT_PREFIX_PATH alone (when it is not); and
+check_output, the write guard every command that writes uses."""
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from trt_infer import paths
+from trt_infer.errors import SettingError
 
 ONLY_INSTALLED = os.path.join("config", "models", "only_installed.yaml")
 IN_THE_REPO = os.path.join("config", "models", "ssd_mobilenet_v2_coco.yaml")
@@ -111,3 +113,76 @@ def test_an_installed_copy_has_no_source_tree(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(site_packages / "trt_infer" / "paths.py"), "None"]
+
+
+# --- check_output: nothing a command writes replaces one of its inputs --------------------------
+
+@pytest.fixture
+def model(tmp_path):
+    path = str(tmp_path / "in.onnx")
+    write(path, "model\n")
+    return path
+
+
+def test_a_new_output_beside_the_input_is_fine(tmp_path, model):
+    paths.check_output(str(tmp_path / "out.onnx"), [model])
+    paths.check_output(str(tmp_path / "new" / "deeper" / "out.onnx"), [model, None])   # folders made later
+    write(str(tmp_path / "old.onnx"), "an earlier output\n")
+    paths.check_output(str(tmp_path / "old.onnx"), [model])                           # not an input: replaced
+
+
+@pytest.mark.parametrize("link", ["same path", "other spelling", "symlink", "hard link", "symlinked input"])
+def test_an_output_that_is_an_input_is_refused_however_it_is_named(tmp_path, model, link):
+    if link == "same path":
+        output, inputs = model, [model]
+    elif link == "other spelling":
+        output, inputs = os.path.join(str(tmp_path), ".", "in.onnx"), [model]
+    elif link == "symlink":
+        output, inputs = str(tmp_path / "current.onnx"), [model]
+        os.symlink(model, output)
+    elif link == "hard link":
+        output, inputs = str(tmp_path / "hard.onnx"), [model]
+        os.link(model, output)
+    else:
+        output, inputs = model, [str(tmp_path / "alias.onnx")]
+        os.symlink(model, inputs[0])
+    with pytest.raises(SettingError) as raised:
+        paths.check_output(output, inputs, option="-o/--output")
+    message = str(raised.value)
+    assert message.startswith("-o/--output {} is the input {} (the same file".format(output, inputs[0]))
+    assert message.endswith("write to another path: inputs are never overwritten")
+    assert ("through a symlink" in message) == (link == "symlink")
+    assert ("a hard link" in message) == (link == "hard link")
+
+
+def test_a_file_inside_an_input_folder_is_an_input(tmp_path):
+    saved_model = tmp_path / "saved_model"
+    write(str(saved_model / "variables" / "variables.index"), "weights\n")
+    os.link(str(saved_model / "variables" / "variables.index"), str(tmp_path / "m.onnx"))
+    with pytest.raises(SettingError, match="is the input .*variables.index"):
+        paths.check_output(str(tmp_path / "m.onnx"), [str(saved_model)])
+
+
+def test_the_wrong_kind_of_output_path_says_what_to_pass(tmp_path):
+    write(str(tmp_path / "afile"), "x\n")
+    with pytest.raises(SettingError) as raised:
+        paths.check_output(str(tmp_path / "afile"), option="-o/--output-dir", folder=True)
+    assert str(raised.value) == ("-o/--output-dir {0} is a file, not a folder; pass a folder to write into (it is "
+                                 "created if missing), e.g. {0}_converted".format(tmp_path / "afile"))
+    with pytest.raises(SettingError) as raised:
+        paths.check_output(str(tmp_path / "afile" / "sub" / "m.engine"), example="model.engine")
+    assert str(raised.value) == ("-o/--output {}: {} is a file, so no folder can be made there; choose a path in a "
+                                 "folder".format(tmp_path / "afile" / "sub" / "m.engine", tmp_path / "afile"))
+    with pytest.raises(SettingError) as raised:
+        paths.check_output(str(tmp_path), example="model.engine")
+    assert str(raised.value) == "-o/--output {} is a folder; pass the file to write, e.g. {}".format(
+        tmp_path, tmp_path / "model.engine")
+    paths.check_output(str(tmp_path), folder=True)
+
+
+def test_the_error_class_is_the_callers(tmp_path, model):
+    class OwnError(ValueError):
+        pass
+
+    with pytest.raises(OwnError):
+        paths.check_output(model, [model], error=OwnError)

@@ -40,7 +40,7 @@ def convert_build_modules():
     completed = run_blocked(CONVERT_BUILD_MODULES, list(HOST_ONLY) + ["onnxruntime"])
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout.splitlines()[-1])
-    assert result["code"] == 1 and "ONNX file not found" in completed.stderr, completed.stderr
+    assert result["code"] == 2 and "ONNX file not found" in completed.stderr, completed.stderr
     return result["files"]
 
 

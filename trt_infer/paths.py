@@ -48,3 +48,62 @@ def _roots():
     share = share_directory()
     if share is not None:
         yield share
+
+
+def same_file(path, other):
+    """True when `path` and `other` are one file on disk (the same device and inode), whether named
+    directly, through a symlink or by a hard link; False when either does not exist."""
+    try:
+        return os.path.samefile(path, other)
+    except (OSError, ValueError):   # missing, unreadable, or a name with a NUL byte
+        return False
+
+
+def check_output(path, inputs=(), option="-o/--output", folder=False, example="model.onnx", error=None):
+    """Raise `error` (default SettingError) unless a command can write `path` (a file; with folder=True
+    a folder to write into) without replacing any of `inputs` (paths; folders count by their files).
+
+    The message names `option`, the path and what to pass instead. Files are compared as files
+    (os.path.samefile), so a symlink or a hard link to an input is refused like the input itself.
+    """
+    from trt_infer.errors import SettingError
+
+    error = error or SettingError
+    if os.path.isdir(path) and not folder:
+        raise error("{} {} is a folder; pass the file to write, e.g. {}".format(
+            option, path, os.path.join(path, example)))
+    if os.path.exists(path) and folder and not os.path.isdir(path):
+        raise error("{} {} is a file, not a folder; pass a folder to write into (it is created if missing), "
+                    "e.g. {}".format(option, path, os.path.splitext(path)[0] + "_converted"))
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise error("{} {}: {} is a file, so no folder can be made there; choose a path in a folder".format(
+            option, path, parent))
+    replaced = overwritten_input(path, inputs)
+    if replaced is not None:
+        if os.path.islink(path):
+            link = ", through a symlink"
+        elif os.path.realpath(path) != os.path.realpath(replaced):
+            link = ", a hard link"
+        else:
+            link = ""
+        raise error("{} {} is the input {} (the same file{}); write to another path: inputs are never "
+                    "overwritten".format(option, path, replaced, link))
+
+
+def overwritten_input(path, inputs):
+    """The first of `inputs` that writing `path` would replace, else None. A folder among the inputs
+    stands for every file under it (a SavedModel, a calibration image folder)."""
+    for candidate in inputs:
+        if not candidate:
+            continue
+        if os.path.isdir(candidate):
+            for folder, _, names in os.walk(candidate):
+                for name in names:
+                    if same_file(path, os.path.join(folder, name)):
+                        return os.path.join(folder, name)
+        elif same_file(path, candidate):
+            return candidate
+    return None

@@ -17,6 +17,20 @@ def _is_dynamic(dim):
     return not isinstance(dim, int) or dim < 0
 
 
+def input_shape_option(name, shape, example=False):
+    """The --input-shape value for `name`: fixed dimensions as they are, batch 1, the others by their
+    symbolic name (H, W, ...) or, with example=True, 320."""
+    dims = []
+    for index, dim in enumerate(shape):
+        if not _is_dynamic(dim):
+            dims.append(str(dim))
+        elif index == 0:
+            dims.append("1")
+        else:
+            dims.append("320" if example or not isinstance(dim, str) or not dim else dim)
+    return "{}:{}".format(name, ",".join(dims))
+
+
 def fix_static_shapes(graph, target, context):
     """Where the target needs static shapes (TensorRT 8.2 folding, Resize scales), make inputs static.
 
@@ -41,9 +55,11 @@ def fix_static_shapes(graph, target, context):
                 raise FixError("graph input {!r} has shape {} but the model spec asks for {}; fix `input` in the "
                                "spec or re-export the model".format(tensor.name, tensor.shape, list(wanted)))
         if any(_is_dynamic(dim) for dim in wanted):
-            raise FixError("graph input {!r} has dynamic dimensions {} and target {} needs static shapes; give the "
-                           "model spec's `input` (name {!r}, width, height, layout) or export with a static "
-                           "shape".format(tensor.name, tensor.shape, target.name, tensor.name))
+            raise FixError("graph input {!r} has dynamic dimensions {} and target {} needs static shapes; pass "
+                           "--input-shape {} with the size the model runs at (e.g. --input-shape {}), or a --spec "
+                           "whose `input` is named {!r}".format(
+                               tensor.name, tensor.shape, target.name, input_shape_option(tensor.name, wanted),
+                               input_shape_option(tensor.name, wanted, example=True), tensor.name))
         old = list(tensor.shape)
         tensor.shape = list(wanted)
         reports.append(FixReport("static_shapes", [tensor.name], "graph input {!r} shape {} -> {} (target {} needs "

@@ -17,10 +17,12 @@ import sys
 import threading
 import time
 
+from trt_infer import paths
 from trt_infer.backends import tensorrt_api
 from trt_infer.engine import cache
 from trt_infer.engine.gpu import gpu_identity
-from trt_infer.errors import BuildError
+from trt_infer.errors import BuildError, ModelNotFoundError, SettingError, TrtInferError
+from trt_infer.onnx_file import check_onnx_file
 
 logger = logging.getLogger(__name__)
 # TensorRT's own messages, at their severity. Its INFO lines (hundreds per build) are detail:
@@ -29,7 +31,8 @@ tensorrt_logger = logging.getLogger(__name__ + ".tensorrt")
 if tensorrt_logger.level == logging.NOTSET:
     tensorrt_logger.setLevel(logging.WARNING)
 
-EXIT_OK, EXIT_FAILED = 0, 1
+# 0 built; 1 TensorRT could not parse or build the model (or calibrate it); 2 bad input or usage
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 PROG = "convert build"
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -89,7 +92,7 @@ def default_engine_path(onnx_path, precision):
 
 
 def run(args):
-    """Run the build command on parsed arguments; returns the exit status (0 built, 1 failed)."""
+    """Run the build command on parsed arguments; returns the exit status (EXIT_OK, EXIT_FAILED, EXIT_ERROR)."""
     tensorrt_logger.setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
     spec = None
     try:
@@ -101,9 +104,14 @@ def run(args):
                      calibration_dir=args.calib_images, calibration_cache=args.calib_cache,
                      timing_cache=args.timing_cache, profiles=dict(args.profile) or None,
                      trt_module=args.trt_module)
-    except (BuildError, ImportError, ValueError, IOError, OSError) as error:
+    except BuildError as error:
         logger.error("%s", error)
         return EXIT_FAILED
+    except (TrtInferError, ImportError, ValueError, IOError, OSError) as error:
+        # a missing or unreadable ONNX file, an output that would replace an input, a spec error,
+        # no TensorRT module, a path that cannot be written
+        logger.error("%s", error)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -116,7 +124,7 @@ def build_parser(prog=PROG):
 
 
 def main(argv=None):
-    """`python -m trt_infer.engine.build ...`: exit 0 built, 1 the build failed, 2 bad arguments."""
+    """`python -m trt_infer.engine.build ...`: exit 0 built, 1 the build failed, 2 bad input or arguments."""
     from trt_infer import cli_logging
 
     args = build_parser().parse_args(argv)
@@ -327,12 +335,26 @@ def _save_timing_cache(config, path):
     os.replace(partial, path)
 
 
-def _check_paths(onnx_path, engine_path):
+def _check_paths(onnx_path, engine_path, spec=None, calibration_dir=None, calibration_cache=None,
+                 timing_cache=None):
+    """Before TensorRT starts: the ONNX file is one, and nothing the build writes (engine, sidecar,
+    calibration cache, timing cache) replaces a file it reads, through a link either. The caches are
+    read and rewritten on purpose, so each is only checked against the other inputs."""
     if not os.path.isfile(onnx_path):
-        raise BuildError("ONNX file not found: {}".format(onnx_path))
-    if os.path.realpath(onnx_path) == os.path.realpath(engine_path) or engine_path.lower().endswith(".onnx"):
-        raise BuildError("engine path {} would overwrite an ONNX file; choose an .engine path with -o".format(
+        raise ModelNotFoundError("ONNX file not found: {}".format(onnx_path))
+    check_onnx_file(onnx_path)
+    if engine_path.lower().endswith(".onnx"):
+        raise SettingError("engine path {} would overwrite an ONNX file; choose an .engine path with -o".format(
             engine_path))
+    inputs = [onnx_path, None if spec is None else spec.path, calibration_dir]
+    for written, option in ((engine_path, "-o/--output"), (cache.sidecar_path(engine_path), "the sidecar of -o")):
+        paths.check_output(written, inputs + [calibration_cache, timing_cache], option=option,
+                           example="model.engine")
+    if calibration_cache:
+        paths.check_output(calibration_cache, inputs, option="--calib-cache", example="model.calib")
+    if timing_cache:
+        paths.check_output(timing_cache, inputs + [calibration_cache], option="--timing-cache",
+                           example="model.timing")
 
 
 def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT_WORKSPACE_MIB, spec=None,
@@ -346,7 +368,7 @@ def build_engine(onnx_path, engine_path, precision="fp16", workspace_mib=DEFAULT
     """
     if precision not in PRECISIONS:
         raise BuildError("precision {!r}; allowed: {}".format(precision, ", ".join(PRECISIONS)))
-    _check_paths(onnx_path, engine_path)
+    _check_paths(onnx_path, engine_path, spec, calibration_dir, calibration_cache, timing_cache)
     trt = tensorrt_api.import_tensorrt(trt_module)
     gpu = gpu if gpu is not None else gpu_identity()
     trt_logger = _collecting_logger(trt)
