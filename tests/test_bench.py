@@ -175,3 +175,15 @@ def test_the_mapped_benchmark_runs_on_fake_pycuda(tmp_path, monkeypatch, capsys)
     assert result["machine"]["gpu"] == "NVIDIA Tegra X1" and "machine: " in capsys.readouterr().out
     assert (tmp_path / "mapped.md").read_text().startswith("# Reading an output on the CPU")
     assert fake.leaked == [] and fake.live == {} and fake.exit_problems() == []
+
+
+def test_the_report_keeps_other_sections_when_it_re_renders_the_gpu_ones():
+    sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+    try:
+        import benchmark_report
+    finally:
+        sys.path.pop(0)
+    text = "# Benchmarks\n\nintro\n## CPU\ncpu rows\n## GPU pre-processing\nold\n### detail\nx\n## Node\nnode rows"
+    sections = benchmark_report.sections_of(text)
+    assert [section[0] for section in sections] == ["## CPU", "## GPU pre-processing", "## Node"]
+    assert sections[1] == ["## GPU pre-processing", "old", "### detail", "x"]
