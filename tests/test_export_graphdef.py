@@ -2,7 +2,6 @@
 and the real TF1 OD API `ssd_mobilenet_v2_coco` fixture, whose raw heads must equal TensorFlow 1.15's."""
 import importlib.util
 import logging
-import os
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ pytest.importorskip("onnxruntime", reason="exports are checked in ONNX Runtime")
 from converter.export import ExportError, check_source, detect_format, export  # noqa: E402
 from converter.targets import get_target  # noqa: E402
 from tests.support import detectors  # noqa: E402
-from tests.support.models import CACHE_DIR, _converter_sources, sha256_of  # noqa: E402
 from trt_infer.errors import ModelLoadError  # noqa: E402
 
 NANO = get_target("jetson-nano")
@@ -127,18 +125,6 @@ def test_frozen_graph_with_named_tensors_exports_and_computes_the_same(tmp_path)
     np.testing.assert_allclose(run_onnx(output, {"pixels:0": feed})[0], np.maximum(feed * 2 - 1, 0), atol=1e-6)
 
 
-def tf1_ssd_export():
-    """The fixture's frozen graph exported with the tensors found automatically, cached by its and the
-    converter's sources."""
-    source = detectors.fixture_file("tf1_ssd_mobilenet_v2_coco", "frozen_inference_graph.pb")
-    target = os.path.join(CACHE_DIR, "tf1_ssd_mobilenet_v2_coco-{}.onnx".format(
-        sha256_of([source] + _converter_sources())))
-    if not os.path.isfile(target):
-        os.makedirs(CACHE_DIR, exist_ok=True)
-        export(source, target, NANO)
-    return target
-
-
 @needs_tf2onnx
 @pytest.mark.slow
 def test_tf1_od_api_ssd_heads_equal_tensorflow():
@@ -147,13 +133,13 @@ def test_tf1_od_api_ssd_heads_equal_tensorflow():
     from tests.support.models import sample_image_bgr
 
     reference = detectors.reference("tf1_ssd_mobilenet_v2_coco")
-    model = onnx.load(tf1_ssd_export())
+    model = onnx.load(detectors.tf1_ssd_export())
     inputs = [(value.name, value.type.tensor_type.elem_type) for value in model.graph.input]
     assert inputs == [("image_tensor:0", onnx.TensorProto.UINT8)]
     outputs = [value.name for value in model.graph.output]
     assert outputs == ["Postprocessor/raw_box_encodings:0", "concat_1:0"]
     assert not [node.op_type for node in model.graph.node if node.op_type == "NonMaxSuppression"]
-    session = onnxruntime.InferenceSession(tf1_ssd_export(), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(detectors.tf1_ssd_export(), providers=["CPUExecutionProvider"])
     astronaut = np.ascontiguousarray(sample_image_bgr("astronaut")[:, :, ::-1])[None]
     boxes, logits = session.run(None, {"image_tensor:0": astronaut})
     assert boxes.shape == (1, 1917, 4) and logits.shape == (1, 1917, 4)
