@@ -2,6 +2,7 @@
 and the real TF1 OD API `ssd_mobilenet_v2_coco` fixture, whose raw heads must equal TensorFlow 1.15's."""
 import importlib.util
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -144,5 +145,54 @@ def test_tf1_od_api_ssd_heads_equal_tensorflow():
     boxes, logits = session.run(None, {"image_tensor:0": astronaut})
     assert boxes.shape == (1, 1917, 4) and logits.shape == (1, 1917, 4)
     # measured: 2.1e-4 and 5.0e-4 (logits up to 8.7) between TensorFlow 1.15 and ONNX Runtime
+    np.testing.assert_allclose(boxes, reference["raw_box_encodings"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(logits, reference["raw_class_logits"], atol=1e-3, rtol=0)
+
+
+def tf_legacy_resize(image, height, width):
+    """tf.image.resize_bilinear(align_corners=False, half_pixel_centers=False), as the TF1 OD API's
+    fixed_shape_resizer does: source pixel = destination pixel * scale, no half-pixel offset."""
+    image = image.astype(np.float32)
+    rows = np.arange(height) * (image.shape[0] / float(height))
+    cols = np.arange(width) * (image.shape[1] / float(width))
+    top, left = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    bottom, right = np.minimum(top + 1, image.shape[0] - 1), np.minimum(left + 1, image.shape[1] - 1)
+    dy, dx = (rows - top)[:, None, None], (cols - left)[None, :, None]
+    upper = image[top][:, left] * (1 - dx) + image[top][:, right] * dx
+    lower = image[bottom][:, left] * (1 - dx) + image[bottom][:, right] * dx
+    return upper * (1 - dy) + lower * dy
+
+
+@needs_tf2onnx
+@pytest.mark.slow
+def test_tf1_ssd_cut_after_its_preprocessing_loop_passes_nano_rules_and_equals_tensorflow(tmp_path):
+    """A spec whose input names the resized, normalised tensor makes `convert fix` cut the preprocessing
+    Loop away (strip_preprocessing); the rest is TensorRT 8.2 clean and computes TensorFlow's heads when
+    fed TensorFlow's own resize. (OpenCV's half-pixel bilinear resize, the runtime's, moves the class
+    logits by about 2 on these random weights: reproducing TF through the runtime needs its resize.)"""
+    import onnxruntime
+    import yaml
+
+    from converter.cli import main as convert
+    from tests.support.models import REPO_ROOT, sample_image_bgr
+
+    with open(os.path.join(REPO_ROOT, "tests", "fixtures", "specs", "tf1_ssd_mobilenet_v2_coco.yaml")) as handle:
+        spec = yaml.safe_load(handle)
+    # normalise, then map(resize): tf2onnx moved the NHWC -> NCHW transpose of the first Conv in front
+    spec["input"].update(name="Preprocessor/map/TensorArrayStack/TensorArrayGatherV3:0", layout="NCHW")
+    spec_path, fixed = str(tmp_path / "cut.yaml"), str(tmp_path / "cut.fixed.onnx")
+    with open(spec_path, "w") as handle:
+        yaml.safe_dump(spec, handle)
+    assert convert(["fix", detectors.tf1_ssd_export(), "-o", fixed, "--spec", spec_path,
+                    "--target", "jetson-nano"]) == 0
+    assert convert(["check", fixed, "--target", "jetson-nano"]) == 0
+    model = onnx.load(fixed)
+    assert not [node.name for node in model.graph.node if node.op_type == "Loop"]
+    assert [value.name for value in model.graph.input] == [spec["input"]["name"]]
+    reference = detectors.reference("tf1_ssd_mobilenet_v2_coco")
+    astronaut = sample_image_bgr("astronaut")[:, :, ::-1]
+    network_input = ((tf_legacy_resize(astronaut, 300, 300) - 127.5) / 127.5).transpose(2, 0, 1)[None]
+    session = onnxruntime.InferenceSession(fixed, providers=["CPUExecutionProvider"])
+    boxes, logits = session.run(None, {spec["input"]["name"]: network_input.astype(np.float32)})
     np.testing.assert_allclose(boxes, reference["raw_box_encodings"], atol=1e-3, rtol=0)
     np.testing.assert_allclose(logits, reference["raw_class_logits"], atol=1e-3, rtol=0)
