@@ -37,6 +37,7 @@ setup(
             "trt_infer_node = trt_infer.ros.node:main",
             "replay = trt_infer.ros.replay:main",
             "bench = trt_infer.bench.cpu:main",
+            "infer = trt_infer.infer:main",
         ],
     },
 )

@@ -23,6 +23,12 @@ def _add_export_options(parser):
     parser.add_argument("--input-names", help="comma-separated new names for the graph inputs, in order")
     parser.add_argument("--inputs-as-nchw", metavar="NAMES",
                         help="expose these comma-separated TF/TFLite inputs as NCHW (tf2onnx folds the transposes)")
+    parser.add_argument("--graph-inputs", metavar="TENSORS",
+                        help="frozen GraphDef (.pb): comma-separated tensors to convert from, e.g. image_tensor:0 "
+                             "(default: found for TF Object Detection API graphs)")
+    parser.add_argument("--graph-outputs", metavar="TENSORS",
+                        help="frozen GraphDef (.pb): comma-separated tensors to convert to (default: the raw box "
+                             "and class heads of TF Object Detection API SSD graphs)")
     _add_shapes(parser)
 
 
@@ -42,8 +48,8 @@ def _add_fix_options(parser):
 
 
 def export_arguments(parser):
-    parser.add_argument("source", help="SavedModel folder, .keras/.h5, .tflite, .onnx, TorchScript .pt, or "
-                                       "module.py:factory returning (torch module, example input)")
+    parser.add_argument("source", help="SavedModel folder, frozen GraphDef .pb, .keras/.h5, .tflite, .onnx, "
+                                       "TorchScript .pt, or module.py:factory returning (torch module, example input)")
     parser.add_argument("-o", "--output", required=True, help="ONNX file to write")
     _add_target(parser)
     _add_export_options(parser)

@@ -56,7 +56,11 @@ def _run_export(args, target, output):
                   input_names=args.input_names.split(",") if args.input_names else None,
                   input_shapes=_shapes(args),
                   inputs_as_nchw=args.inputs_as_nchw.split(",") if args.inputs_as_nchw else None,
-                  opset=args.opset)
+                  opset=args.opset, graph_inputs=_names(args.graph_inputs), graph_outputs=_names(args.graph_outputs))
+
+
+def _names(text):
+    return [name for name in text.split(",") if name] if text else None
 
 
 def run_export(args):

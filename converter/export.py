@@ -1,6 +1,7 @@
 """`convert export`: a trained model -> ONNX at the opset the target's TensorRT accepts.
 
-Sources: a TF SavedModel folder, a Keras file (.keras/.h5, exported to a SavedModel first, as
+Sources: a TF SavedModel folder, a TF1 frozen GraphDef (.pb; its inputs and outputs given, or found
+for TF Object Detection API graphs by converter.od_api), a Keras file (.keras/.h5, exported to a SavedModel first, as
 tf2onnx advises for Keras 3), a TFLite file, PyTorch (`module.py:factory`, where factory()
 returns (module, example_input), or a TorchScript file with --input-shape) and ONNX (passed
 through). Afterwards, uniformly for every source: inputs renamed and static shapes set.
@@ -18,8 +19,9 @@ from trt_infer import paths
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("saved_model", "keras", "tflite", "torch", "torchscript", "onnx")
-TF_FORMATS = ("saved_model", "keras", "tflite")   # through tf2onnx, which may leave TF ops it cannot convert
+FORMATS = ("saved_model", "graphdef", "keras", "tflite", "torch", "torchscript", "onnx")
+# through tf2onnx, which may leave TF ops it cannot convert
+TF_FORMATS = ("saved_model", "graphdef", "keras", "tflite")
 # torch.onnx.export's TorchScript-based exporter handles opsets up to 17; beyond, only dynamo.
 TORCHSCRIPT_EXPORTER_MAX_OPSET = 17
 
@@ -38,12 +40,17 @@ def detect_format(source):
     if not os.path.isfile(source):
         raise ExportError("{} does not exist".format(source))
     extension = os.path.splitext(source)[1].lower()
-    known = {".onnx": "onnx", ".tflite": "tflite", ".keras": "keras", ".h5": "keras", ".hdf5": "keras",
-             ".pt": "torchscript", ".pth": "torchscript", ".ts": "torchscript", ".torchscript": "torchscript"}
+    if os.path.basename(source) == "saved_model.pb":
+        raise ExportError("{} is the graph of a SavedModel; pass its folder {}".format(
+            source, os.path.dirname(source) or "."))
+    known = {".pb": "graphdef", ".onnx": "onnx", ".tflite": "tflite", ".keras": "keras", ".h5": "keras",
+             ".hdf5": "keras", ".pt": "torchscript", ".pth": "torchscript", ".ts": "torchscript",
+             ".torchscript": "torchscript"}
     if extension in known:
         return known[extension]
-    raise ExportError("{}: unknown model format {!r}; expected a SavedModel folder, .keras/.h5, .tflite, .onnx, "
-                      "a TorchScript .pt, or a PyTorch entry point `module.py:factory`".format(source, extension))
+    raise ExportError("{}: unknown model format {!r}; expected a SavedModel folder, a frozen GraphDef .pb, "
+                      ".keras/.h5, .tflite, .onnx, a TorchScript .pt, or a PyTorch entry point "
+                      "`module.py:factory`".format(source, extension))
 
 
 def source_file(source):
@@ -58,7 +65,8 @@ def _split_entry_point(source):
     return source, "", ""
 
 
-def export(source, output, target, input_names=None, input_shapes=None, inputs_as_nchw=None, opset=None):
+def export(source, output, target, input_names=None, input_shapes=None, inputs_as_nchw=None, opset=None,
+           graph_inputs=None, graph_outputs=None):
     """Write ONNX for `source` to `output`; returns the output path.
 
     input_names: new names for the graph inputs, in order.
@@ -66,9 +74,14 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
         for a single-input model.
     inputs_as_nchw: input names to expose as NCHW (TF/TFLite sources: tf2onnx folds the transposes).
     opset: overrides the target's export opset.
+    graph_inputs, graph_outputs: tensor names to convert from and to (frozen GraphDef sources; found for
+        OD API graphs when not given).
     """
     source_format = detect_format(source)
     check_source(source, source_format)
+    if (graph_inputs or graph_outputs) and source_format != "graphdef":
+        raise ExportError("--graph-inputs/--graph-outputs name tensors of a frozen GraphDef (.pb); {} is a {} "
+                          "source, whose inputs and outputs are its own".format(source, source_format))
     partial = os.path.abspath(output) + ".partial.onnx"
     for written in (output, partial, partial + ".data"):
         paths.check_output(written, [source_file(source)], error=ExportError)
@@ -77,11 +90,13 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
     if opset > target.max_opset:
         raise ExportError("opset {} is above what {} accepts ({})".format(opset, target.name, target.max_opset))
     os.makedirs(os.path.dirname(output), exist_ok=True)
-    exporters = {"saved_model": _from_saved_model, "keras": _from_keras, "tflite": _from_tflite,
-                 "torch": _from_torch_entry_point, "torchscript": _from_torchscript, "onnx": _from_onnx}
+    exporters = {"saved_model": _from_saved_model, "graphdef": _from_graphdef, "keras": _from_keras,
+                 "tflite": _from_tflite, "torch": _from_torch_entry_point, "torchscript": _from_torchscript,
+                 "onnx": _from_onnx}
     logger.info("export: %s (%s) -> %s at opset %s", source, source_format, output, opset)
     try:
-        exporters[source_format](source, partial, opset, inputs_as_nchw=inputs_as_nchw, input_shapes=input_shapes)
+        exporters[source_format](source, partial, opset, inputs_as_nchw=inputs_as_nchw, input_shapes=input_shapes,
+                                 graph_inputs=graph_inputs, graph_outputs=graph_outputs)
         _finish(partial, output, input_names, input_shapes, source if source_format in TF_FORMATS else None)
     finally:
         for leftover in (partial, partial + ".data"):   # torch's dynamo exporter writes weights beside it
@@ -92,10 +107,10 @@ def export(source, output, target, input_names=None, input_shapes=None, inputs_a
 
 def check_source(source, source_format=None):
     """ModelLoadError when a file source is not what its name says (empty, truncated, another format)."""
-    from converter.model_files import check_keras, check_tflite, check_torchscript
+    from converter.model_files import check_graphdef, check_keras, check_tflite, check_torchscript
     from trt_infer.onnx_file import check_onnx_file
 
-    checks = {"onnx": check_onnx_file, "tflite": check_tflite, "keras": check_keras,
+    checks = {"onnx": check_onnx_file, "graphdef": check_graphdef, "tflite": check_tflite, "keras": check_keras,
               "torchscript": check_torchscript}
     source_format = source_format or detect_format(source)
     if source_format in checks:
@@ -117,6 +132,14 @@ def _tf2onnx_nchw(inputs_as_nchw):
 def _from_saved_model(source, output, opset, inputs_as_nchw=None, **_):
     _run_tf2onnx(["--saved-model", source, "--opset", str(opset), "--output", output] + _tf2onnx_nchw(inputs_as_nchw),
                  source)
+
+
+def _from_graphdef(source, output, opset, inputs_as_nchw=None, graph_inputs=None, graph_outputs=None, **_):
+    from converter.od_api import graph_def_tensors
+
+    inputs, outputs = graph_def_tensors(source, graph_inputs, graph_outputs)
+    _run_tf2onnx(["--graphdef", source, "--inputs", ",".join(inputs), "--outputs", ",".join(outputs),
+                  "--opset", str(opset), "--output", output] + _tf2onnx_nchw(inputs_as_nchw), source)
 
 
 def _from_keras(source, output, opset, inputs_as_nchw=None, **_):
@@ -187,7 +210,7 @@ def _from_torch_entry_point(source, output, opset, inputs_as_nchw=None, **_):
     _torch_export(made[0], made[1], output, opset)
 
 
-def _from_torchscript(source, output, opset, inputs_as_nchw=None, input_shapes=None):
+def _from_torchscript(source, output, opset, inputs_as_nchw=None, input_shapes=None, **_):
     import torch
 
     _no_nchw_for_torch(inputs_as_nchw)

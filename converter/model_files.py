@@ -1,9 +1,9 @@
 """The converter's model files as they are read: one line for a file that is not what it claims.
 
 `load_onnx` checks the file's outer layer first (trt_infer.onnx_file: empty, truncated, not ONNX),
-then parses it with onnx; `check_tflite` looks for the TFLite flatbuffer identifier, `check_keras`
-and `check_torchscript` for the zip or HDF5 container of those files; `tf_ops_left`
-finds the TensorFlow ops tf2onnx could not convert and left in the graph under their TF names.
+then parses it with onnx; `check_graphdef` refuses an empty frozen graph; `check_tflite` looks for the
+TFLite flatbuffer identifier, `check_keras` and `check_torchscript` for the zip or HDF5 container of those
+files; `tf_ops_left` finds the TensorFlow ops tf2onnx could not convert and left in the graph under their TF names.
 Every error is a ModelLoadError (exit status 2) naming the file and what to do.
 """
 import logging
@@ -58,6 +58,12 @@ def check_tflite(path):
     if struct.unpack("<I", head[:4])[0] >= size:
         raise ModelLoadError("{} is truncated ({} bytes, its root table lies beyond the end); {}".format(
             path, size, FIX))
+
+
+def check_graphdef(path):
+    """ModelLoadError when a frozen GraphDef file is empty (its contents are parsed by converter.od_api)."""
+    if os.path.getsize(path) == 0:
+        raise ModelLoadError("{} is empty (0 bytes), not a frozen TensorFlow graph; {}".format(path, FIX))
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # at byte 0, 512, 1024, 2048, ... (the HDF5 superblock)

@@ -16,7 +16,7 @@ import pytest
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_CONTENT = ["package.xml", "setup.py", "setup.cfg", "resource", "trt_infer", "converter",
                    "launch", "config"]
-CONSOLE_SCRIPTS = ["convert", "trt_infer_node", "replay", "bench"]
+CONSOLE_SCRIPTS = ["convert", "trt_infer_node", "replay", "bench", "infer"]
 
 pytestmark = pytest.mark.slow
 
