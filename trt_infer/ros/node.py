@@ -127,7 +127,9 @@ class InferenceNode(Node):
             values.update(self._declare(list(params_table.THRESHOLD_PARAMETERS),
                                         node_config.threshold_defaults(self.spec)))
             self.config = node_config.NodeConfig(values, self.spec)
-            self.backend = open_backend(self.config, self.spec)
+            from trt_infer.backends.simulated import simulated_if_requested
+
+            self.backend = simulated_if_requested(open_backend(self.config, self.spec))
             self.pipeline = self._pipeline()
             plan = publisher_plan(get_task(self.spec.task).publishes, self.config)
             self._create_publishers(plan)
