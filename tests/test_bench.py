@@ -134,7 +134,7 @@ def test_the_benchmarks_import_without_ros_or_cuda(module):
     ("trt_infer.bench.gpu", ["--out", "--repeats", "--report", "--verbose", "--quiet"]),
     ("trt_infer.bench.mapped", ["--out", "--repeats", "--verbose", "--quiet"]),
     ("trt_infer.bench.node", ["--onnx", "--config", "--out", "--rate", "--seconds", "--reliability", "--verbose",
-                              "--quiet"]),
+                              "--quiet", "--simulate-inference-ms", "--json", "stand-in"]),
     ("trt_infer.bench", ["--iterations", "--out", "--verbose", "--quiet"]),
 ])
 def test_benchmark_help(module, words):
@@ -187,3 +187,27 @@ def test_the_report_keeps_other_sections_when_it_re_renders_the_gpu_ones():
     sections = benchmark_report.sections_of(text)
     assert [section[0] for section in sections] == ["## CPU", "## GPU pre-processing", "## Node"]
     assert sections[1] == ["## GPU pre-processing", "old", "### detail", "x"]
+
+
+def test_node_benchmark_headline_keys_and_ideal_rate():
+    from trt_infer.bench import node as bench_node
+
+    results = {"rate_hz": 60.0, "simulated_inference_ms": 40.0, "machine": {"cores": 2},
+               "node": {"throughput_hz": 24.0, "median_ms": 50.0, "p95_ms": 60.0, "cpu_ms_per_frame": 1.2,
+                        "drops": 0.6}}
+    figures = bench_node.headline(results)
+    assert set(figures) >= {"throughput_hz", "ideal_hz", "latency_median_ms", "latency_p95_ms",
+                            "simulated_inference_ms", "cpu_ms_per_frame"}
+    assert figures["ideal_hz"] == pytest.approx(25.0)
+    results["simulated_inference_ms"] = 10.0
+    assert bench_node.headline(results)["ideal_hz"] == pytest.approx(60.0)
+    results["simulated_inference_ms"] = None
+    assert bench_node.headline(results)["ideal_hz"] == pytest.approx(60.0)
+
+
+def test_node_benchmark_reads_a_process_cpu_time():
+    from trt_infer.bench import node as bench_node
+
+    before = bench_node.process_cpu_seconds(os.getpid())
+    sum(index * index for index in range(2000000))
+    assert bench_node.process_cpu_seconds(os.getpid()) >= before >= 0

@@ -50,7 +50,7 @@ class FakeNumpyBackend(Backend):
         return self.buffer
 
     def infer(self, inputs=None):
-        return self.run(self.buffer)
+        return self.run(inputs[self.inputs[0].name] if inputs else self.buffer)
 
 
 def onnx_backend(model, spec_input, tmp_path):
@@ -129,6 +129,24 @@ def test_the_pre_processor_writes_into_the_backend_buffer(make_backend):
     pipeline(two_colour_image())
     red_pixel = backend.input_buffer("image")[0, 0, 0]
     assert list(red_pixel) == [255.0, 0.0, 1.0]  # RGB order; blue's mean is -1
+
+
+def test_the_steps_one_by_one_keep_each_frame_in_its_own_buffer(make_backend):
+    # the node prepares frame N+1 while frame N's inference reads the buffer N was written to
+    spec = segmenter_spec()
+    backend = make_backend("segmenter", spec)
+    pipeline = Pipeline(spec, backend)
+    first, second = pipeline.new_input_buffer(), pipeline.new_input_buffer()
+    assert first is not second and first.shape == pipeline.input_buffer.shape
+    flipped = np.ascontiguousarray(two_colour_image()[:, ::-1])
+    first_transform = pipeline.prepare(two_colour_image(), out=first)
+    second_transform = pipeline.prepare(flipped, color_order="BGR", out=second)
+    assert not np.any(backend.input_buffer("image"))  # the backend's own buffer was never written
+    second_result = pipeline.finish(pipeline.run(second), second_transform)
+    first_result = pipeline.finish(pipeline.run(first), first_transform)
+    expected = pipeline(two_colour_image())
+    np.testing.assert_array_equal(first_result.image_mask, expected.image_mask)
+    np.testing.assert_array_equal(second_result.image_mask, expected.image_mask[:, ::-1])
 
 
 def test_mismatches_between_spec_and_model_name_both_sides():

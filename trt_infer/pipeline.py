@@ -1,6 +1,8 @@
 """Pipeline(spec, backend)(image) -> Result: pre-process, infer, post-process, with per-stage timings."""
 import time
 
+import numpy as np
+
 from trt_infer.cuda import choose_processing, warn_cpu_fallback
 from trt_infer.errors import MissingDependencyError, ModelMismatchError
 from trt_infer.preprocess import Preprocessor
@@ -72,20 +74,46 @@ class Pipeline(object):
     def __call__(self, image, color_order="BGR"):
         """Process one uint8 image (BGR unless told color_order="RGB")."""
         start = time.perf_counter()
-        transform = self.preprocess(image, out=self.input_buffer, color_order=color_order)
-        if self.processing == "gpu":
-            # the kernel was only queued: wait for it so its time counts as pre-processing
-            self.backend.stream.synchronize()
+        transform = self.prepare(image, color_order)
         preprocessed = time.perf_counter()
-        outputs = self.backend.infer(**self._infer_options)
+        outputs = self.run()
         inferred = time.perf_counter()
-        result = self.postprocess(outputs, transform)
+        result = self.finish(outputs, transform)
         done = time.perf_counter()
+        result.timings = {"preprocess": preprocessed - start, "inference": inferred - preprocessed,
+                          "postprocess": done - inferred, "total": done - start}
+        return result
+
+    # The three steps of a call, for a caller that overlaps them across frames (the node's stage
+    # threads): prepare frame N+1 into a buffer of its own while `run` reads frame N's.
+    def prepare(self, image, color_order="BGR", out=None):
+        """Pre-process `image` into `out` (default: the backend's input buffer); the transform
+        `finish` needs. On the GPU the kernel is waited for, so its time counts here."""
+        transform = self.preprocess(image, out=self.input_buffer if out is None else out, color_order=color_order)
+        if self.processing == "gpu":
+            self.backend.stream.synchronize()
+        return transform
+
+    def new_input_buffer(self):
+        """A host array like the backend's input buffer, for `prepare(out=...)` and `run(buffer)`
+        (CPU pre-processing only: the GPU path writes the engine's device input itself)."""
+        if self.processing == "gpu":
+            raise ValueError("GPU pre-processing writes the engine's device input; it has no host buffers")
+        return np.zeros_like(self.input_buffer)
+
+    def run(self, buffer=None):
+        """The network on `buffer` (a `new_input_buffer`), or on the backend's input buffer; the
+        outputs are the backend's (possibly views of its buffers, valid until its next call)."""
+        if buffer is None or buffer is self.input_buffer:
+            return self.backend.infer(**self._infer_options)
+        return self.backend.infer(inputs={self.spec.input.name: buffer}, **self._infer_options)
+
+    def finish(self, outputs, transform):
+        """Post-process one frame's outputs into a Result (timings left to the caller)."""
+        result = self.postprocess(outputs, transform)
         if not isinstance(result, Result):
             raise TypeError("post-processor {} returned {}; post-processors return a trt_infer.result.Result".format(
                 type(self.postprocess).__name__, type(result).__name__))
-        result.timings = {"preprocess": preprocessed - start, "inference": inferred - preprocessed,
-                          "postprocess": done - inferred, "total": done - start}
         return result
 
 

@@ -12,6 +12,14 @@ drops (rates stepped up until drops exceed that). Writes results.json, results.m
 latency.png under --out and prints the table. --config and the model spec it names are found
 from the working directory, the source tree or the installed share/trt_infer.
 
+--simulate-inference-ms T runs the node over a STAND-IN (trt_infer/backends/simulated.py, enabled
+in the node's process only, by an environment variable only this benchmark sets): every inference
+is held for T ms without holding the GIL, as a Jetson Nano's TensorRT does, and returns the real
+model's outputs of the first frame. The node's process CPU time per processed frame (from
+/proc/<pid>/stat over the fixed-rate run) is then its Python work alone. --json OUT.json writes
+the headline figures: throughput_hz, ideal_hz (= min(rate, 1000 / T)), latency_median_ms,
+latency_p95_ms, simulated_inference_ms, cpu_ms_per_frame.
+
 The one module outside trt_infer/ros/ that uses rclpy (it drives the node over DDS); rclpy and the
 ROS adapter are imported inside the functions that need them, so importing this module does not
 need ROS.
@@ -102,11 +110,25 @@ def summarise(latencies, drops):
             "answered": len(values), "drops": drops}
 
 
-def measure(driver, rate, seconds):
+def process_cpu_seconds(pid):
+    """User + system CPU seconds of process `pid` so far, all its threads (Linux /proc)."""
+    with open("/proc/{}/stat".format(pid)) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    # after the command name: state is field 3, utime 14 and stime 15 (1-based, proc(5))
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def measure(driver, rate, seconds, pid=None):
     driver.publisher.wait_for_subscriber(10.0)
     driver.run(rate, 1.0)  # warm up: discovery, first-call allocations
+    cpu_before = process_cpu_seconds(pid) if pid is not None else None
     latencies, drops = driver.run(rate, seconds)
     fixed = summarise(latencies, drops)
+    fixed["throughput_hz"] = len(latencies) / float(seconds)
+    if pid is not None:
+        # includes the 0.5 s the driver waits for late answers, in which the node is idle
+        fixed["cpu_seconds"] = process_cpu_seconds(pid) - cpu_before
+        fixed["cpu_ms_per_frame"] = 1000.0 * fixed["cpu_seconds"] / len(latencies) if latencies else None
     fixed["latencies_ms"] = [1000.0 * value for value in latencies]
     peak = None
     for peak_rate in PEAK_RATES:
@@ -173,8 +195,11 @@ def run_benchmark(args):
 
     frame = skimage_frame("astronaut")
     spec_path = model_spec_of(args.config)
+    from trt_infer.backends.simulated import SIMULATE_VARIABLE
+
     results = {"machine": machine_info.machine(), "rate_hz": args.rate, "reliability": args.reliability,
                "seconds": args.seconds, "image": "640x480 bgr8",
+               "simulated_inference_ms": args.simulate_inference_ms,
                "inference": bare_inference(spec_path, args.onnx, frame)}
     rclpy.init()
     node = rclpy.create_node("bench_node_driver")
@@ -192,9 +217,13 @@ def run_benchmark(args):
         for name, command, answer_type, topic, qos in stages:
             driver = Driver(node, frame, args.reliability)
             node.create_subscription(answer_type, topic, driver.on_answer, qos)
-            process = _start(command, os.environ.copy())
+            env = os.environ.copy()
+            env.pop(SIMULATE_VARIABLE, None)
+            if name == "node" and args.simulate_inference_ms is not None:
+                env[SIMULATE_VARIABLE] = repr(args.simulate_inference_ms)
+            process = _start(command, env)
             try:
-                results[name] = measure(driver, args.rate, args.seconds)
+                results[name] = measure(driver, args.rate, args.seconds, pid=process.pid)
             finally:
                 _stop(process)
                 node.destroy_publisher(driver.publisher.publisher)
@@ -213,6 +242,18 @@ def run_benchmark(args):
     return results
 
 
+def headline(results):
+    """The figures --json writes (issue 15's goals are stated in these keys)."""
+    node = results["node"]
+    simulated = results["simulated_inference_ms"]
+    ideal = results["rate_hz"] if not simulated else min(results["rate_hz"], 1000.0 / simulated)
+    return {"throughput_hz": node["throughput_hz"], "ideal_hz": ideal,
+            "latency_median_ms": node["median_ms"], "latency_p95_ms": node["p95_ms"],
+            "simulated_inference_ms": simulated, "cpu_ms_per_frame": node["cpu_ms_per_frame"],
+            "rate_hz": results["rate_hz"], "drops": node["drops"], "machine": results["machine"],
+            "load_average": os.getloadavg()}
+
+
 def table(results):
     rows = ["| {} images | median ms | p95 ms | drops at {} Hz | peak Hz (< 5 % drops) |".format(
         results["reliability"], results["rate_hz"]),
@@ -226,6 +267,13 @@ def table(results):
     rows.append("| bare inference (backend.infer) | {:.2f} | {:.2f} | | |".format(
         inference["inference_median_ms"], inference["inference_p95_ms"]))
     rows.append("| whole pipeline in-process | {:.2f} | | | |".format(inference["pipeline_median_ms"]))
+    if results["simulated_inference_ms"] is not None:
+        figures = headline(results)
+        rows.append("")
+        rows.append("node over the inference STAND-IN ({:g} ms per call): {:.1f} Hz of {:.1f} ideal, latency median "
+                    "{:.1f} ms, node CPU {:.2f} ms per frame".format(
+                        figures["simulated_inference_ms"], figures["throughput_hz"], figures["ideal_hz"],
+                        figures["latency_median_ms"], figures["cpu_ms_per_frame"] or float("nan")))
     goals = results["goals"]
     rows.append("")
     rows.append("node - bare inference: {:.2f} ms median (goal <= 2 ms: {}); node / relay: {:.2f}x (goal <= 1.5x: {})"
@@ -265,6 +313,12 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--reliability", default="best_effort", choices=("best_effort", "reliable"),
                         help="image QoS of driver, relay and node (default: the node's default)")
+    parser.add_argument("--simulate-inference-ms", type=float, default=None, metavar="T",
+                        help="run the node over a stand-in that holds each inference T ms without the GIL "
+                             "(a Nano's TensorRT) and returns the real model's outputs of the first frame")
+    parser.add_argument("--json", default=None, metavar="OUT.json",
+                        help="also write the headline figures (throughput_hz, ideal_hz, latency_median_ms, "
+                             "latency_p95_ms, simulated_inference_ms, cpu_ms_per_frame) here")
     parser.add_argument("--relay", action="store_true", help=argparse.SUPPRESS)
     cli_logging.add_logging_arguments(parser)
     args = parser.parse_args(argv)
@@ -273,6 +327,8 @@ def main(argv=None):
         return relay_main(args.reliability)
     if not args.onnx:
         parser.error("--onnx is required")
+    if args.simulate_inference_ms is not None and not args.simulate_inference_ms > 0:
+        parser.error("--simulate-inference-ms must be > 0")
     args.config = resolve_path(args.config)
     results = run_benchmark(args)
     if not os.path.isdir(args.out):
@@ -285,6 +341,9 @@ def main(argv=None):
         results[name].pop("latencies_ms")
     with open(os.path.join(args.out, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(headline(results), handle, indent=2)
     print(text)
     return 0
 

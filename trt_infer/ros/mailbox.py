@@ -15,9 +15,12 @@ class LatestMailbox(object):
 
     def put(self, item):
         """Store `item`; True when it replaced one that was never taken (a dropped frame)."""
+        return self.swap(item) is not None
+
+    def swap(self, item):
+        """Store `item`; the item it replaced that was never taken (a dropped frame), else None."""
         with self._condition:
-            replaced = self._item is not None
-            self._item = item
+            replaced, self._item = self._item, item
             self._condition.notify()
         return replaced
 

@@ -3,9 +3,13 @@
     ros2 run trt_infer trt_infer_node --ros-args --params-file config/detector.yaml
     python -m trt_infer.ros.node --ros-args --params-file config/detector.yaml
 
-Subscribes to `image` (or `image/compressed`), keeps only the newest frame in a one-slot mailbox
-and runs the pipeline on a worker thread, so callbacks stay short and latency does not grow when
-the camera is faster than the model. Every output carries the input image's header.
+Subscribes to `image` (or `image/compressed`) and runs the pipeline on stage threads
+(trt_infer/ros/stages.py), so callbacks stay short: with CPU pre-processing, frame N's inference
+(which releases the GIL) overlaps frame N+1's image view + pre-processing and frame N-1's
+post-processing + publishing; with GPU pre-processing, whose kernels queue on the backend's
+stream, one thread runs a frame's steps in turn. A one-slot mailbox before each stage keeps only
+the newest frame, so latency does not grow when the camera is faster than the model; results
+are published in input order and every output carries the input image's header.
 Parameters: trt_infer/ros/parameters.py. The node's decisions are plain functions without rclpy:
 trt_infer/ros/config.py (parameter values), trt_infer/ros/plan.py (backend, topics); the runtime's
 log records reach rclpy through trt_infer/ros/log_forwarding.py. Works with rclpy of Foxy and later.
@@ -15,7 +19,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 import time
 
 import rclpy
@@ -28,9 +31,9 @@ from trt_infer.ros import parameters as params_table
 from trt_infer.ros.arguments import argument_problem, command_line_parameters, rcl_error_line
 from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, image_view, skip_cause
 from trt_infer.ros.log_forwarding import forward_logging, stop_forwarding
-from trt_infer.ros.mailbox import LatestMailbox
 from trt_infer.ros.plan import choose_backend, publisher_plan, without_tensorrt
 from trt_infer.ros.qos import image_qos, latched_qos, result_qos
+from trt_infer.ros.stages import BufferPool, StageChain
 from trt_infer.ros.stats import FrameStats, diagnostic_status
 from trt_infer.tasks import get_task
 
@@ -97,16 +100,28 @@ def _tensorrt_import_problem():
         return str(error.__context__ or error)
 
 
+class Frame(object):
+    """One image on its way through the stages: the message, what each stage made of it."""
+
+    __slots__ = ("msg", "view", "started", "image", "encoding", "buffer", "transform", "outputs", "timings")
+
+    def __init__(self, msg, view):
+        self.msg = msg
+        self.view = view
+        self.started = None
+        self.image = self.encoding = self.buffer = self.transform = self.outputs = None
+        self.timings = {}
+
+
 class InferenceNode(Node):
-    """Reads its parameters, loads the model and starts its topics and worker on construction
-    (StartupError when it cannot); `close()` stops the worker and releases the backend.
+    """Reads its parameters, loads the model and starts its topics and stage threads on construction
+    (StartupError when it cannot); `close()` stops the stage threads and releases the backend.
     arguments: the command line rclpy.init was given (sys.argv by default), for its -p values."""
 
     def __init__(self, arguments=None, **kwargs):
         super(InferenceNode, self).__init__(NODE_NAME, **kwargs)
         self.backend = None
-        self.worker = None
-        self.mailbox = LatestMailbox()
+        self.chain = None
         self.stats = FrameStats()
         self._outputs = {}
         self._logged_causes = set()
@@ -127,16 +142,16 @@ class InferenceNode(Node):
             values.update(self._declare(list(params_table.THRESHOLD_PARAMETERS),
                                         node_config.threshold_defaults(self.spec)))
             self.config = node_config.NodeConfig(values, self.spec)
-            self.backend = open_backend(self.config, self.spec)
+            from trt_infer.backends.simulated import simulated_if_requested
+
+            self.backend = simulated_if_requested(open_backend(self.config, self.spec))
             self.pipeline = self._pipeline()
             plan = publisher_plan(get_task(self.spec.task).publishes, self.config)
             self._create_publishers(plan)
             self._create_subscription(plan.subscription)
             self.add_on_set_parameters_callback(self._on_set_parameters)
             self.create_timer(self.config.statistics_period, self._publish_statistics)
-            self.worker = threading.Thread(target=self._work, name="trt_infer_worker")
-            self.worker.daemon = True
-            self.worker.start()
+            self.chain = self._stage_chain()
         except BaseException:
             self.close()
             raise
@@ -237,35 +252,92 @@ class InferenceNode(Node):
     # -- run time -------------------------------------------------------------------------
     def _receive(self, msg, view):
         self.stats.count("received")
-        if self.mailbox.put((msg, view)):
-            self.stats.count("dropped")
+        self.chain.put(Frame(msg, view))
 
-    def _work(self):
-        while not self.mailbox.closed:
-            item = self.mailbox.take(timeout=0.2)
-            if item is None:
-                continue
-            try:
-                self._process(*item)
-            except Exception as error:  # noqa: BLE001  keep running: one bad frame must not stop the node
-                if self._shutting_down():
-                    return  # a publisher of a context a signal has just shut down
-                self._log_once(skip_cause(error), "frame skipped: {}: {}".format(type(error).__name__, error))
-                self.stats.count("skipped")
+    def _stage_chain(self):
+        """The stage threads: view + pre-process / inference / post-process + publish on the CPU path;
+        one stage doing all of it in turn when pre-processing runs on the GPU (its kernels and the
+        inference then stay in stream order on one thread)."""
+        if self.pipeline.processing == "gpu":
+            self._buffers = None
+            return StageChain([self._whole_frame], self._dropped, self._failed, name="trt_infer_worker")
+        self._buffers = BufferPool(self.pipeline.new_input_buffer)
+        # TensorRT's outputs are views of its buffers, which the next inference overwrites
+        self._copy_outputs = self.backend.cuda_context is not None
+        return StageChain([self._front, self._inference, self._back], self._dropped, self._failed,
+                          name="trt_infer_stage")
+
+    def _dropped(self, frame, stage):
+        self._give_buffer(frame)
+        self.stats.count("dropped")
+
+    def _failed(self, error, frame, stage):
+        self._give_buffer(frame)
+        if self._shutting_down():
+            return  # a publisher of a context a signal has just shut down
+        self._log_once(skip_cause(error), "frame skipped: {}: {}".format(type(error).__name__, error))
+        self.stats.count("skipped")
+
+    def _give_buffer(self, frame):
+        if frame.buffer is not None:
+            self._buffers.give(frame.buffer)
+            frame.buffer = None
 
     def _shutting_down(self):
         return self._closing or not self.context.ok()
 
-    def _process(self, msg, view):
-        started = time.monotonic()
+    def _view(self, frame):
+        """The frame's image and encoding, or None when it is skipped (logged once per cause)."""
+        frame.started = time.monotonic()
         try:
-            image, encoding = view(msg)
+            image, encoding = frame.view(frame.msg)
         except ImageError as error:
             self._log_once(skip_cause(error), str(error))
             self.stats.count("skipped")
-            return
-        result = self.pipeline(image, color_order=COLOR_ORDER[encoding])
-        header = msg.header
+            return None
+        frame.image, frame.encoding = image, encoding
+        return frame
+
+    def _whole_frame(self, frame):
+        if self._view(frame) is None:
+            return None
+        result = self.pipeline(frame.image, color_order=COLOR_ORDER[frame.encoding])
+        self._publish_result(frame, result)
+        return None
+
+    def _front(self, frame):
+        if self._view(frame) is None:
+            return None
+        start = time.perf_counter()
+        frame.buffer = self._buffers.take(timeout=1.0)
+        if frame.buffer is None:
+            raise RuntimeError("no free input buffer within 1 s (is the inference stage stuck?)")
+        frame.transform = self.pipeline.prepare(frame.image, COLOR_ORDER[frame.encoding], out=frame.buffer)
+        frame.timings["preprocess"] = time.perf_counter() - start
+        return frame
+
+    def _inference(self, frame):
+        start = time.perf_counter()
+        outputs = self.pipeline.run(frame.buffer)
+        if self._copy_outputs:
+            outputs = dict((name, value.copy()) for name, value in outputs.items())
+        frame.timings["inference"] = time.perf_counter() - start
+        self._give_buffer(frame)
+        frame.outputs = outputs
+        return frame
+
+    def _back(self, frame):
+        start = time.perf_counter()
+        result = self.pipeline.finish(frame.outputs, frame.transform)
+        frame.outputs = None
+        frame.timings["postprocess"] = time.perf_counter() - start
+        frame.timings["total"] = sum(frame.timings.values())
+        result.timings = frame.timings
+        self._publish_result(frame, result)
+        return None
+
+    def _publish_result(self, frame, result):
+        header = frame.msg.header
         if "detections" in self._outputs:
             self._publish_detections(header, result.detections)
         if "classification" in self._outputs:
@@ -273,9 +345,9 @@ class InferenceNode(Node):
         if "mask" in self._outputs:
             self._publish_masks(header, result)
         if self.config.publish_overlay and self._outputs["overlay"].get_subscription_count() > 0:
-            self._publish_overlay(header, image, encoding, result)
+            self._publish_overlay(header, frame.image, frame.encoding, result)
         now = time.monotonic()
-        self.stats.processed(now, now - started, self._latency(header), result.timings)
+        self.stats.processed(now, now - frame.started, self._latency(header), result.timings)
 
     def _latency(self, header):
         stamp = header.stamp
@@ -361,9 +433,8 @@ class InferenceNode(Node):
     def close(self):
         stop_forwarding(self._log_handler)
         self._closing = True
-        self.mailbox.close()
-        if self.worker is not None:
-            self.worker.join(timeout=5.0)
+        if self.chain is not None:
+            self.chain.close(timeout=5.0)
         if self.backend is not None:
             self.backend.close()
             self.backend = None
@@ -399,7 +470,7 @@ def _stop_on_sigterm():
 
 def _ignore_signals():
     """A second Ctrl-C or SIGTERM during the cleanup must not cut it short (the context stack,
-    the worker): the cleanup is bounded (the worker is joined with a timeout)."""
+    the stage threads): the cleanup is bounded (the threads are joined with a timeout)."""
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
 
