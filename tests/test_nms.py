@@ -13,9 +13,15 @@ from trt_infer import nms
 from trt_infer.nms import hard_nms, iou_one_to_many, top_k_indices, weighted_nms
 
 
-@pytest.fixture(autouse=True, params=["pairwise", "shrinking"])
+@pytest.fixture(autouse=True, params=["pairwise", "shrinking", "opencv"])
 def greedy_variant(request, monkeypatch):
-    """Every test runs on both greedy loops (the IoU-matrix one and the shrinking-list one)."""
+    """Every test runs on both numpy greedy loops (the IoU-matrix one and the shrinking-list one)
+    and on OpenCV's NMSBoxes / NMSBoxesBatched where this OpenCV has them (hard_nms's first choice)."""
+    if request.param == "opencv":
+        if nms.opencv_nms_functions() is None:
+            pytest.skip("this OpenCV has no cv2.dnn.NMSBoxesBatched (< 4.7): hard_nms runs numpy only")
+    else:
+        monkeypatch.setattr(nms, "_OPENCV", [None])
     if request.param == "shrinking":
         monkeypatch.setattr(nms, "PAIRWISE_LIMIT", 0)
     return request.param
@@ -216,3 +222,34 @@ def test_agrees_with_opencv_nms_boxes_batched(seed):
     class_ids = rng.randint(0, 5, 300)
     expected = np.asarray(nms_batched(xywh(boxes), scores, class_ids, 0.0, 0.45)).reshape(-1)
     assert list(hard_nms(boxes, scores, 0.45, class_ids)) == list(expected)
+
+
+def test_opencv_runs_only_where_its_semantics_coincide(greedy_variant, monkeypatch):
+    if greedy_variant != "opencv":
+        pytest.skip("about the OpenCV variant")
+    calls = []
+    real = nms._opencv_hard_nms
+
+    def spy(*args):
+        kept = real(*args)
+        calls.append(kept is not None)
+        return kept
+
+    monkeypatch.setattr(nms, "_opencv_hard_nms", spy)
+    boxes = np.float32([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.6, 0.6, 0.9, 0.9]])
+    scores = np.float32([0.5, 0.9, 0.3])
+    cases = [
+        (boxes, scores, None, True),
+        (boxes, scores, [1, 1, 2], True),
+        (np.vstack([boxes, [[0.3, 0.3, 0.3, 0.4]]]), np.append(scores, 0.2), None, False),  # a zero-area box
+        (boxes, np.float32([0.5, -np.inf, 0.3]), None, False),  # OpenCV would drop scores <= 0
+        (boxes, np.float32([0.5, 0.0, 0.3]), None, False),
+        (boxes, np.float32([0.5, np.nan, 0.3]), None, False),
+        (boxes - 2, scores, [1, 1, 2], False),  # below -1: NMSBoxesBatched's class offsets would overlap
+    ]
+    for case_boxes, case_scores, class_ids, by_opencv in cases:
+        del calls[:]
+        kept = hard_nms(case_boxes, case_scores, 0.5, class_ids)
+        assert calls == [by_opencv]
+        if np.all(np.isfinite(case_scores)):
+            assert list(kept) == reference_nms(case_boxes, case_scores, 0.5, class_ids)

@@ -23,8 +23,9 @@ from tests.support import ros_env
 from tests.support.classifier import write_classifier
 from tests.support.faces import independent_face_boxes, iou
 from tests.support.models import sample_image_bgr, tflite_to_onnx
-from tests.support.ros_node import (REPO_ROOT, environment, header_key, latched_labels, replay, run_node,
-                                    send_and_receive, set_parameter, start_node, statistics, stop_node)
+from tests.support.ros_node import (DETECTIONS, IMAGE, REPO_ROOT, environment, header_key, latched_labels, listen,
+                                    replay, run_node, send_and_receive, send_and_receive_all, set_parameter,
+                                    start_node, statistics, stop_node)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -99,13 +100,25 @@ def test_a_reliable_publisher_connects_too(node, humble):
     check_face(messages[0], sent, "humble")
 
 
+@pytest.mark.parametrize("encoding", ["yuyv", "uyvy", "bayer_rggb8", "bayer_gbrg8", "rgb16", "mono16"])
+def test_camera_encodings_give_the_face_and_an_overlay_with_the_input_header(node, humble, encoding):
+    listeners = [listen(humble, DETECTIONS, "/detections", timeout=60),
+                 listen(humble, IMAGE, "/overlay", timeout=60)]
+    sent, (detections, overlays) = send_and_receive_all(humble, "skimage:astronaut", listeners,
+                                                        "--encoding", encoding, "--frame-id", "test_camera")
+    check_face(detections[0], sent, "humble")
+    overlay = overlays[0]
+    assert header_key(overlay["header"]) in sent, "the overlay's header is not one of the input images'"
+    assert (overlay["encoding"], overlay["height"], overlay["width"]) == ("bgr8", 512, 512)
+
+
 def test_labels_reach_a_late_subscriber(node, humble):
     # The node published LabelInfo once at start; a transient-local subscriber still gets it.
     assert latched_labels(humble) == ["face"]
 
 
 BAD_FRAMES = [
-    ({"encoding": "yuv422", "height": 2, "width": 4, "step": 8, "data": [0] * 16}, "unsupported encoding 'yuv422'"),
+    ({"encoding": "nv12", "height": 2, "width": 4, "step": 8, "data": [0] * 16}, "unsupported encoding 'nv12'"),
     ({"encoding": "rgb8", "height": 2, "width": 4, "step": 8, "data": [0] * 16}, "step 8 is less than"),
     ({"encoding": "bgr8", "height": 2, "width": 4, "step": 12, "data": [0] * 20}, "data has 20 bytes"),
     ({"encoding": "bgr8", "height": 0, "width": 0, "step": 0, "data": []}, "empty image"),

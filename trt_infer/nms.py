@@ -10,6 +10,15 @@ The greedy loop runs once per kept box, never once per candidate: up to PAIRWISE
 candidates it works from the pairwise IoU matrix (one vectorised step, then three small array
 operations per kept box); beyond, it compares each kept box with the remaining candidates in
 one vectorised step and drops the ones it suppresses. Both are O(kept) Python iterations.
+
+`hard_nms` hands the work to OpenCV's cv2.dnn.NMSBoxes / NMSBoxesBatched (>= 4.7) where this
+OpenCV has them and their semantics coincide with the above: every box of positive width and
+height, no coordinate below -1 (NMSBoxesBatched separates the classes by offsetting each box by
+class x (largest coordinate + 1)), every score above 0 (its score threshold cannot be negative).
+For tens of candidates numpy's per-call overhead costs several times OpenCV's loop; elsewhere
+(OpenCV < 4.7, e.g. JetPack 4's Python 3.6) the numpy loop runs. OpenCV computes the IoU in
+double precision, the numpy loop in float32: like the tests' double-precision reference, they
+could differ only for an IoU within ~1e-7 of the threshold.
 """
 import numpy as np
 
@@ -115,6 +124,49 @@ def _greedy_shrinking(boxes, class_ids, iou_threshold, limit, clusters):
     return kept, members
 
 
+_OPENCV = []  # [(NMSBoxes, NMSBoxesBatched) or None], looked up once
+
+
+def opencv_nms_functions():
+    """cv2.dnn's (NMSBoxes, NMSBoxesBatched) where this OpenCV has both, else None."""
+    if not _OPENCV:
+        try:
+            import cv2
+
+            _OPENCV.append((cv2.dnn.NMSBoxes, cv2.dnn.NMSBoxesBatched))
+        except (ImportError, AttributeError):
+            _OPENCV.append(None)
+    return _OPENCV[0]
+
+
+# x1, y1, x2, y2 -> x, y, width, height as one product: exact (the factors are 0 and +-1)
+_TO_XYWH = np.array([[1, 0, -1, 0], [0, 1, 0, -1], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
+# x + 1, y + 1, width, height all > 0: the boxes on which OpenCV's semantics coincide with ours
+_GUARD_SHIFT = np.array([1, 1, 0, 0], dtype=np.float64)
+
+
+def _opencv_hard_nms(boxes, scores, iou_threshold, class_ids, max_output):
+    """hard_nms by OpenCV, or None where OpenCV is missing or its semantics differ for these boxes."""
+    functions = opencv_nms_functions()
+    if functions is None or (max_output is not None and max_output <= 0):
+        return None
+    boxes = np.asarray(boxes, dtype=np.float32)  # the numpy loop's values
+    scores = np.asarray(scores, dtype=np.float32)
+    if boxes.size == 0:
+        return None
+    xywh = boxes.reshape(-1, 4).astype(np.float64).dot(_TO_XYWH)
+    # OpenCV counts two zero-area boxes as identical and keeps only scores above its threshold (>= 0)
+    if not (np.minimum.reduce(xywh + _GUARD_SHIFT, axis=None) > 0 and np.minimum.reduce(scores) > 0):
+        return None
+    if class_ids is None:
+        kept = functions[0](xywh, scores, 0.0, float(iou_threshold))
+    else:
+        kept = functions[1](xywh, scores, class_ids, 0.0, float(iou_threshold))
+    if not len(kept):
+        return np.zeros(0, dtype=np.intp)
+    return np.asarray(kept).reshape(-1)[:max_output]
+
+
 def hard_nms(boxes, scores, iou_threshold, class_ids=None, max_output=None):
     """Greedy NMS; returns indices into boxes of the kept boxes, best first.
 
@@ -122,6 +174,9 @@ def hard_nms(boxes, scores, iou_threshold, class_ids=None, max_output=None):
     max_output: stop after this many kept boxes.
     """
     class_ids = None if class_ids is None else np.asarray(class_ids)
+    kept = _opencv_hard_nms(boxes, scores, iou_threshold, class_ids, max_output)
+    if kept is not None:
+        return kept
     return _greedy(boxes, scores, iou_threshold, class_ids, max_output, clusters=False)
 
 

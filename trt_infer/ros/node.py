@@ -29,7 +29,7 @@ from trt_infer.paths import resolve_path
 from trt_infer.ros import config as node_config
 from trt_infer.ros import parameters as params_table
 from trt_infer.ros.arguments import argument_problem, command_line_parameters, rcl_error_line
-from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, image_view, skip_cause
+from trt_infer.ros.image_msgs import ImageError, compressed_view, fill_image, message_image, skip_cause
 from trt_infer.ros.log_forwarding import forward_logging, stop_forwarding
 from trt_infer.ros.plan import choose_backend, publisher_plan, without_tensorrt
 from trt_infer.ros.qos import image_qos, latched_qos, result_qos
@@ -243,7 +243,7 @@ class InferenceNode(Node):
         self._outputs[publication.role].publish(info)
 
     def _create_subscription(self, subscription):
-        view = compressed_view if subscription.compressed else image_view
+        view = compressed_view if subscription.compressed else message_image
         self.input_topic = subscription.topic
         self.create_subscription(self._message_type(subscription.message), subscription.topic,
                                  lambda msg: self._receive(msg, view),
