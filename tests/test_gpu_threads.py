@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.support.gpu import require_gpu
+from tests.support.gpu import DeviceBufferBackend, require_gpu
 from trt_infer.backends import Backend, TensorInfo
 
 SIZES = [(480, 640), (1080, 1920), (397, 512), (61, 97), (720, 1280), (300, 451)]
@@ -19,7 +19,7 @@ ROUNDS = 20
 SLACK = 4 << 20      # the driver's own bookkeeping; one leaked 1080p frame alone is 6 MB
 
 
-class CudaTransposeBackend(Backend):
+class CudaTransposeBackend(DeviceBufferBackend, Backend):
     """A backend with real pycuda device buffers (the TensorRTBackend device-buffer API) whose network is
     numpy: logits = the NHWC input as NCHW, read from and written back to the device. Needs neither
     TensorRT nor onnx, which the GPU machine lacks."""
@@ -29,19 +29,7 @@ class CudaTransposeBackend(Backend):
         self.path = "transpose-network"
         self.inputs = [TensorInfo("image", (1, height, width, 3), np.float32)]
         self.outputs = [TensorInfo("logits", (1, 3, height, width), np.float32)]
-        self.cuda_context = context
-        self.stream = context.stream()
-        self.buffers = dict((info.name, context.buffer(info.shape, info.dtype, mapped=mapped))
-                            for info in self.inputs + self.outputs)
-
-    def input_buffer(self, name):
-        return self.buffers[name].host
-
-    def device_input(self, name):
-        return self.buffers[name]
-
-    def device_output(self, name):
-        return self.buffers[name]
+        self._make_buffers(context, mapped)
 
     def infer(self, inputs=None, input_on_device=False, keep_on_device=()):
         image, logits = self.buffers["image"], self.buffers["logits"]

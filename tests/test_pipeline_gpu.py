@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from tests.support.fake_tensorrt import FakeCuda, FakeTensor, FakeTrt10Engine, FakeTrt82Engine, FakeTrtModule
-from tests.support.gpu import require_gpu
+from tests.support.gpu import DeviceBufferBackend, require_gpu
 from tests.test_tensorrt_backend import write_engine
 from trt_infer.backends import Backend
 from trt_infer.backends.tensorrt_backend import TensorRTBackend
@@ -239,7 +239,7 @@ def test_other_tasks_on_the_gpu_path_download_their_outputs(tmp_path, without_py
 
 # ---------------------------------------------------------------- the GPU machine: real kernels in the pipeline
 
-class CudaOnnxBackend(Backend):
+class CudaOnnxBackend(DeviceBufferBackend, Backend):
     """A real CUDA backend for the GPU machine, where TensorRT is absent: the model's inputs and
     outputs live in pycuda HostDeviceBuffers of the given context (same device-buffer API as
     TensorRTBackend) and ONNX Runtime runs the network on what the device input holds (read back
@@ -250,20 +250,8 @@ class CudaOnnxBackend(Backend):
         self.network = load_backend(onnx_path)
         self.path = onnx_path
         self.inputs, self.outputs = self.network.inputs, self.network.outputs
-        self.cuda_context = context
-        self.stream = context.stream()
-        self.buffers = dict((info.name, context.buffer(info.shape, info.dtype, mapped=mapped))
-                            for info in self.inputs + self.outputs)
+        self._make_buffers(context, mapped)
         self.calls = []
-
-    def input_buffer(self, name):
-        return self.buffers[name].host
-
-    def device_input(self, name):
-        return self.buffers[name]
-
-    def device_output(self, name):
-        return self.buffers[name]
 
     def infer(self, inputs=None, input_on_device=False, keep_on_device=()):
         assert inputs is None

@@ -20,6 +20,27 @@ def cuda_context():
     context.close()
 
 
+class DeviceBufferBackend(object):
+    """The TensorRTBackend device-buffer API over real pycuda buffers, for GPU-machine stand-ins of
+    TensorRT (absent there): subclasses set path, inputs and outputs, call `_make_buffers` and
+    implement `infer`. A trt_infer.backends.Backend when mixed in before it."""
+
+    def _make_buffers(self, context, mapped):
+        self.cuda_context = context
+        self.stream = context.stream()
+        self.buffers = dict((info.name, context.buffer(info.shape, info.dtype, mapped=mapped))
+                            for info in self.inputs + self.outputs)
+
+    def input_buffer(self, name):
+        return self.buffers[name].host
+
+    def device_input(self, name):
+        return self.buffers[name]
+
+    def device_output(self, name):
+        return self.buffers[name]
+
+
 def real_images():
     """name -> uint8 image from scikit-image at several sizes, odd widths included."""
     pytest.importorskip("skimage", reason="the test images come from scikit-image")
